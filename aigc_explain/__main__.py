@@ -1,0 +1,25 @@
+"""``aigc-explain <command> ...`` — dispatches to ``python -m aigc_explain.<command>``."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "train": "train a detector (the report's five settings or your own)",
+    "evaluate": "accuracy, AP, AUC with intervals; cross-domain tables",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        lines = [f"  {c:<13}{h}" for c, h in COMMANDS.items()]
+        print("usage: aigc-explain <command> [options]\n\ncommands:\n" + "\n".join(lines))
+        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+    module = importlib.import_module(f"aigc_explain.{argv[0]}")
+    return module.main(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

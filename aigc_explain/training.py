@@ -1,0 +1,276 @@
+"""Training the report's way — AdamW, ReduceLROnPlateau on val loss, best model by val accuracy —
+as a resumable, failure-tolerant function.
+
+A run folder holds ``best_model.pth``, ``final_model.pth``, ``checkpoint.pth`` (every epoch and on
+Ctrl-C, with the position inside the epoch, so ``resume`` continues exactly), ``history.csv``,
+``manifest.json`` and ``skipped.csv``. Augmentations are seeded per (seed, epoch, image), so a
+resumed run gives the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DistributedSampler
+
+from .checkpoint import read_checkpoint, save_checkpoint
+from .data import (AUGMENTATIONS, EpochSampler, balanced_subset, class_counts, describe_preprocessing, eval_transform,
+                   find_samples, make_loader, split_folder, train_transform)
+from .evaluation import autocast, run_inference
+from .losses import LOSSES, make_loss
+from .models import Detector, build_detector, resolve_device
+from .runs import prepare_run_dir, write_csv, write_manifest, write_skipped
+
+log = logging.getLogger(__name__)
+
+# The report's five settings; explicit arguments override them.
+EXPERIMENTS: dict[int, dict[str, Any]] = {
+    1: {"model": "resnet", "augment": "report", "loss": "focal"},
+    2: {"model": "resnet", "augment": "none", "loss": "bce"},
+    3: {"model": "vit", "augment": "none", "loss": "bce"},
+    4: {"model": "swin", "augment": "none", "loss": "bce"},
+    5: {"model": "resnet", "augment": "report", "loss": "bce"},
+}
+HISTORY_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_s")
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    out: str
+    model: str = "resnet"
+    augment: str = "none"
+    loss: str = "bce"
+    focal_alpha: float = 0.7
+    focal_gamma: float = 1.0
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    patience: int = 3
+    image_size: int = 224
+    weights: str = "imagenet"
+    seed: int = 0
+    workers: int = 0
+    device: str = "auto"
+    limit: int | None = None  # at most this many images per split (quick runs)
+    experiment: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.augment not in AUGMENTATIONS:
+            raise ValueError(f"--augment {self.augment!r} is not one of {', '.join(AUGMENTATIONS)}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"--loss {self.loss!r} is not one of {', '.join(LOSSES)}")
+        for name in ("epochs", "batch_size", "image_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"--lr must be > 0, got {self.lr}")
+
+
+def config_from_experiment(experiment: int | None, **overrides: Any) -> TrainConfig:
+    """The preset of ``experiment`` (1–5) with every non-None override applied on top."""
+    if experiment is not None and experiment not in EXPERIMENTS:
+        raise ValueError(f"--experiment must be one of {', '.join(map(str, EXPERIMENTS))}, got {experiment}")
+    values = dict(EXPERIMENTS.get(experiment, {}))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    known = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(experiment=experiment, **{k: v for k, v in values.items() if k in known})
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0  # the epoch in progress (== completed epochs at an epoch boundary)
+    step: int = 0  # batches of that epoch already done (non-zero only after an interrupt)
+    best_val_acc: float = -1.0
+    history: list[dict[str, float]] = field(default_factory=list)
+    sums: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])  # loss·n, correct, n so far
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    best_val_acc: float
+    history: list[dict[str, float]]
+    skipped: list[tuple[str, str]]
+
+
+class _Run:
+    """The objects of one training run; ``fit`` drives it epoch by epoch."""
+
+    def __init__(self, cfg: TrainConfig, run_dir: Path) -> None:
+        self.cfg, self.run_dir = cfg, run_dir
+        self.device = resolve_device(cfg.device)
+        root = Path(cfg.data)
+        self.train_samples = balanced_subset(find_samples(split_folder(root, "train"), require_labels=True), cfg.limit)
+        self.val_samples = balanced_subset(find_samples(split_folder(root, "val"), require_labels=True), cfg.limit)
+        self.detector = build_detector(cfg.model, weights=cfg.weights, image_size=cfg.image_size)
+        self.model = self.detector.to(self.device)
+        if self.device.type == "cuda":
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(self.opt, patience=cfg.patience)
+        self.loss_fn = make_loss(cfg.loss, alpha=cfg.focal_alpha, gamma=cfg.focal_gamma)
+        d = self.detector
+        self.sampler = EpochSampler(DistributedSampler(self.train_samples, num_replicas=1, rank=0,
+                                                       shuffle=True, seed=cfg.seed))
+        pin = self.device.type == "cuda"
+        self.train_loader = make_loader(self.train_samples, train_transform(d.image_size, cfg.augment, d.mean, d.std),
+                                        batch_size=cfg.batch_size, workers=cfg.workers, pin_memory=pin,
+                                        sampler=self.sampler, seed=cfg.seed)
+        self.val_loader = make_loader(self.val_samples, eval_transform(d.image_size, d.mean, d.std),
+                                      batch_size=cfg.batch_size, workers=cfg.workers, pin_memory=pin)
+        self.skipped: dict[str, str] = {}
+        self.stop_requested = False
+
+    @contextlib.contextmanager
+    def graceful_interrupt(self):
+        """The first Ctrl-C stops after the current batch (a clean, exactly resumable state);
+        a second one interrupts at once."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum, frame):
+            if self.stop_requested:
+                raise KeyboardInterrupt
+            self.stop_requested = True
+            log.warning("Ctrl-C: stopping after this batch (press again to stop now)")
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def save(self, name: str, state: TrainState, **extra: Any) -> None:
+        save_checkpoint(self.run_dir / name, self.detector, train_args=asdict(self.cfg),
+                        optimizer=self.opt.state_dict(), scheduler=self.sched.state_dict(),
+                        rng_state=torch.get_rng_state(), **asdict(state), **extra)
+
+    def restore(self, ckpt: dict[str, Any]) -> TrainState:
+        self.detector.backbone.load_state_dict(ckpt["state_dict"])
+        self.opt.load_state_dict(ckpt["optimizer"])
+        self.sched.load_state_dict(ckpt["scheduler"])
+        torch.set_rng_state(ckpt["rng_state"])
+        return TrainState(**{f.name: ckpt[f.name] for f in fields(TrainState)})
+
+    def note_failures(self, samples: list, failed: list[tuple[int, str]]) -> None:
+        for index, reason in failed:
+            self.skipped[samples[index].path] = reason
+
+    def train_epoch(self, state: TrainState, progress: bool) -> None:
+        from tqdm import tqdm
+
+        cfg, dev = self.cfg, self.device
+        self.sampler.set_epoch(state.epoch, skip=state.step * cfg.batch_size)
+        if state.step == 0:  # dropout RNG: seeded per epoch; a mid-epoch resume restored it instead
+            torch.manual_seed(cfg.seed * 7919 + state.epoch)
+        self.model.train()
+        sums = torch.tensor(state.sums, dtype=torch.float64, device=dev)
+        bar = tqdm(self.train_loader, desc=f"epoch {state.epoch + 1}/{cfg.epochs}", disable=not progress,
+                   leave=False)
+        try:
+            for batch in bar:
+                self.note_failures(self.train_samples, batch.failed)
+                if len(batch.labels) >= 2:  # BatchNorm cannot train on a batch of one
+                    sums += self._step(batch.images.to(dev, non_blocking=True), batch.labels.to(dev, non_blocking=True))
+                state.step += 1
+                if progress and state.step % 10 == 0:
+                    mean = (sums[:2] / sums[2].clamp(min=1)).tolist()
+                    bar.set_postfix(loss=f"{mean[0]:.4f}", acc=f"{mean[1]:.3f}")
+                if self.stop_requested:
+                    raise KeyboardInterrupt
+        finally:
+            state.sums = sums.tolist()
+
+    def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(self.device):
+            logits = self.model(x).float().reshape(-1)
+        loss = self.loss_fn(logits, y)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        with torch.no_grad():  # no host sync here: sums stay on the device until the epoch ends
+            return torch.stack([loss.detach().double() * len(y), ((logits > 0) == (y > 0.5)).sum().double(),
+                                torch.tensor(float(len(y)), dtype=torch.float64, device=y.device)])
+
+    def validate(self) -> tuple[float, float]:
+        logits, labels, _, failed = run_inference(self.model, self.val_loader, self.device)
+        self.note_failures(self.val_samples, failed)
+        if len(labels) == 0:
+            raise ValueError(f"no validation image could be read (see {self.run_dir / 'skipped.csv'})")
+        loss = make_loss(self.cfg.loss, alpha=self.cfg.focal_alpha, gamma=self.cfg.focal_gamma)(logits, labels)
+        return float(loss), float(((logits > 0) == (labels > 0.5)).float().mean())
+
+
+def _prepare(cfg: TrainConfig, resume: bool, overwrite: bool) -> tuple[_Run, TrainState]:
+    run_dir = Path(cfg.out)
+    if resume:
+        ckpt_path = run_dir / "checkpoint.pth"
+        if not ckpt_path.is_file():
+            raise FileNotFoundError(f"--resume needs {ckpt_path}; start a new run without --resume")
+        ckpt = read_checkpoint(ckpt_path)
+        cfg = TrainConfig(**{**ckpt["train_args"], "epochs": cfg.epochs, "workers": cfg.workers,
+                             "device": cfg.device, "weights": "none"})
+        run = _Run(cfg, run_dir)
+        state = run.restore(ckpt)
+        log.info("resuming %s at epoch %d, batch %d", run_dir, state.epoch + 1, state.step)
+        return run, state
+    run = _Run(cfg, prepare_run_dir(run_dir, overwrite=overwrite))
+    write_manifest(run_dir, command="train", arguments=asdict(cfg), seed=cfg.seed,
+                   dataset={"train": class_counts(run.train_samples), "val": class_counts(run.val_samples)},
+                   preprocessing=describe_preprocessing(cfg.image_size, run.detector.mean, run.detector.std))
+    return run, TrainState()
+
+
+def fit(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, progress: bool = True) -> TrainResult:
+    """Train (or resume) a detector; returns the run folder and the per-epoch history."""
+    torch.manual_seed(cfg.seed)
+    run, state = _prepare(cfg, resume, overwrite)
+    cfg = run.cfg
+    while state.epoch < cfg.epochs:
+        start = time.perf_counter()
+        try:
+            with run.graceful_interrupt():
+                run.train_epoch(state, progress)
+        except KeyboardInterrupt:
+            run.save("checkpoint.pth", state, interrupted=True)
+            write_skipped(run.run_dir, list(run.skipped.items()))
+            log.warning("interrupted: state saved to %s; continue with --resume", run.run_dir / "checkpoint.pth")
+            raise
+        _finish_epoch(run, state, time.perf_counter() - start)
+    run.save("final_model.pth", state)
+    return TrainResult(run.run_dir, state.best_val_acc, state.history, sorted(run.skipped.items()))
+
+
+def _finish_epoch(run: _Run, state: TrainState, seconds: float) -> None:
+    loss_sum, correct, n = state.sums
+    val_loss, val_acc = run.validate()
+    run.sched.step(val_loss)
+    row = {"epoch": state.epoch + 1, "train_loss": loss_sum / max(n, 1), "train_acc": correct / max(n, 1),
+           "val_loss": val_loss, "val_acc": val_acc, "lr": run.opt.param_groups[0]["lr"],
+           "seconds": round(seconds, 3), "images_per_s": round(n / max(seconds, 1e-9), 2)}
+    state.history.append(row)
+    log.info("epoch %d/%d: train loss %.4f acc %.4f | val loss %.4f acc %.4f | %.1f img/s", row["epoch"],
+             run.cfg.epochs, row["train_loss"], row["train_acc"], val_loss, val_acc, row["images_per_s"])
+    state.epoch, state.step, state.sums = state.epoch + 1, 0, [0.0, 0.0, 0.0]
+    improved = val_acc > state.best_val_acc
+    if improved:
+        state.best_val_acc = val_acc
+    metrics = {"val_acc": val_acc, "val_loss": val_loss}
+    if improved:
+        run.save("best_model.pth", state, metrics=metrics)
+    run.save("checkpoint.pth", state, metrics=metrics)
+    write_csv(run.run_dir / "history.csv", HISTORY_FIELDS, [[r[k] for k in HISTORY_FIELDS] for r in state.history])
+    write_skipped(run.run_dir, list(run.skipped.items()))
