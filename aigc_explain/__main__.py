@@ -8,6 +8,7 @@ import sys
 COMMANDS = {
     "train": "train a detector (the report's five settings or your own)",
     "evaluate": "accuracy, AP, AUC with intervals; cross-domain tables",
+    "cam": "Grad-CAM and relatives over a folder, per-class maps, corner-vs-centre statistics",
 }
 
 

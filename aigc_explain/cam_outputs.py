@@ -1,0 +1,117 @@
+"""Writing a CAM run folder (the output contract in the README) and reading it back.
+
+Files: ``per_image.csv``, ``cams.npz`` (raw signed maps at the layer's resolution), ``mean_cam_<group>
+.npy/.png``, ``aggregates.npz`` (running sums, so shards can be merged), ``summary.json``,
+``overlays/`` + ``overlays.png``, ``skipped.csv``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .data import read_image
+from .explain import CSV_COLUMNS, MASS_KEYS, CamResult, label_name
+from .figures import contact_sheet, heatmap_figure, overlay, save_figure
+from .regions import region_masks
+from .runs import write_csv, write_json, write_skipped
+
+log = logging.getLogger(__name__)
+
+
+def _fmt(value: float) -> str:
+    return "nan" if not math.isfinite(value) else repr(float(value))
+
+
+def per_image_rows(result: CamResult) -> list[list[Any]]:
+    m = result.masses
+    return [[p, label_name(y), _fmt(pf), label_name(pr), bool(m["cam_empty"][i])] +
+            [_fmt(m[k][i]) for k in MASS_KEYS]
+            for i, (p, y, pf, pr) in enumerate(zip(result.paths, result.labels, result.prob_fake, result.preds))]
+
+
+def save_result(result: CamResult, out: str | Path, *, overlays: int = 4, extra_summary: dict | None = None) -> dict:
+    """Write every output file into ``out`` (an existing, empty run folder); returns the summary."""
+    out = Path(out)
+    write_csv(out / "per_image.csv", CSV_COLUMNS, per_image_rows(result))
+    np.savez_compressed(out / "cams.npz", paths=np.array(result.paths), maps=result.raw_maps,
+                        prob_fake=result.prob_fake, labels=result.labels, input_size=np.array(result.input_size),
+                        layer=np.array(result.layer_name), method=np.array(result.settings.method))
+    state = {}
+    means = {}
+    for group, acc in result.accumulators.items():
+        means[group] = acc.mean()
+        np.save(out / f"mean_cam_{group}.npy", means[group])
+        for key, value in acc.state_dict().items():
+            state[f"{group}/{key}"] = value
+    np.savez(out / "aggregates.npz", **state)
+    _mean_figures(result, means, out)
+    summary = {**result.summary(), **(extra_summary or {})}
+    summary["regions"] = {"corner_frac": result.settings.corner_frac, "center_frac": result.settings.center_frac,
+                          "border_frac": result.settings.border_frac}
+    write_json(out / "summary.json", summary)
+    if overlays > 0:
+        _overlays(result, out, overlays)
+    write_skipped(out, result.skipped)
+    return summary
+
+
+def _mean_figures(result: CamResult, means: dict[str, np.ndarray], out: Path) -> None:
+    h, w = result.input_size
+    s = result.settings
+    masks = region_masks(h, w, corner_frac=s.corner_frac, center_frac=s.center_frac)
+    outline = {"corner": masks["corner"], "center": masks["center"]}
+    for group, mean in means.items():
+        acc = result.accumulators[group]
+        fig = heatmap_figure({f"{group} (n={acc.n}, empty={acc.n_empty})": mean}, regions=outline,
+                             title=f"mean {s.method} ({s.target}) at {result.layer_name}")
+        save_figure(fig, out / f"mean_cam_{group}.png")
+
+
+def pick_overlays(result: CamResult, n: int) -> list[tuple[str, str, int]]:
+    """(group, kind, index): per class the n most and least confident images and n misclassified ones."""
+    labels, prob, preds = result.labels, result.prob_fake, result.preds
+    picks: list[tuple[str, str, int]] = []
+    groups = [(g, np.flatnonzero(labels == k)) for g, k in (("real", 0), ("fake", 1))]
+    if not any(len(idx) for _, idx in groups):
+        groups = [("unlabelled", np.arange(len(labels)))]
+    for group, idx in groups:
+        if not len(idx):
+            continue
+        conf = {"real": 1 - prob[idx], "fake": prob[idx]}.get(group, np.maximum(prob[idx], 1 - prob[idx]))
+        order = idx[np.argsort(-conf, kind="stable")]
+        picks += [(group, "most", int(i)) for i in order[:n]]
+        picks += [(group, "least", int(i)) for i in order[::-1][:n]]
+        wrong = idx[preds[idx] != labels[idx]] if group != "unlabelled" else idx[:0]
+        picks += [(group, "wrong", int(i)) for i in wrong[:n]]
+    return picks
+
+
+def _overlays(result: CamResult, out: Path, n: int) -> None:
+    from .cam_methods import scale_like_gradcam
+
+    folder = out / "overlays"
+    folder.mkdir(exist_ok=True)
+    tiles, captions = [], []
+    for group, kind, i in pick_overlays(result, n):
+        try:
+            image = read_image(result.paths[i])
+        except (OSError, ValueError) as exc:  # the file changed since the run: skip the tile, keep the rest
+            log.warning("overlay skipped for %s: %s", result.paths[i], exc)
+            continue
+        from PIL import Image
+
+        h, w = result.input_size
+        pic = np.asarray(Image.fromarray(image.permute(1, 2, 0).numpy()).resize((w, h), Image.BILINEAR))
+        cam = scale_like_gradcam(result.raw_maps[i:i + 1], (h, w))[0]
+        tile = overlay(pic, cam)
+        stem = Path(result.paths[i]).stem
+        Image.fromarray(tile).save(folder / f"{group}_{kind}_{len(tiles):03d}_{stem}.png")
+        tiles.append(tile)
+        captions.append(f"{group}/{kind}: {stem}\np(fake)={result.prob_fake[i]:.3f}")
+    if tiles:
+        save_figure(contact_sheet(tiles, captions, title=f"{result.settings.method} overlays"), out / "overlays.png")

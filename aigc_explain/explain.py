@@ -1,0 +1,192 @@
+"""Explain a detector over a whole folder: CAMs, per-class mean maps, corner-vs-centre statistics.
+
+``explain_folder(detector, folder, ...)`` streams batches through ``cam_methods.compute_cams``,
+keeps the raw maps at the layer's own (small) resolution, measures region masses at input size, and
+folds unit-mass maps into per-group running sums, so memory per group is O(H·W) whatever the number
+of images. ``CamResult.save(folder)`` writes the output contract documented in the README.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .data import LABEL_NAMES, Sample, balanced_subset, eval_transform, find_samples, make_loader
+from .models import Detector
+from .regions import MeanMapAccumulator, region_masses
+from .stats import summarize
+
+log = logging.getLogger(__name__)
+
+TARGETS = ("fake", "real", "predicted")
+GROUPS = ("all", "real", "fake", "pred_real", "pred_fake")
+CSV_COLUMNS = ("path", "label", "prob_fake", "pred", "cam_empty", "corner_mass", "center_mass", "border_mass",
+               "corner_share")
+MASS_KEYS = ("corner_mass", "center_mass", "border_mass", "corner_share")
+SUMMARY_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class CamSettings:
+    method: str = "gradcam"
+    target: str = "fake"
+    layer: str = "auto"
+    batch_size: int = 32
+    corner_frac: float = 0.25
+    center_frac: float = 0.5
+    border_frac: float = 0.125
+    limit: int | None = None
+    shard: tuple[int, int] | None = None  # (k, n): this process explains every n-th image from k (1-based)
+
+    def __post_init__(self) -> None:
+        if self.target not in TARGETS:
+            raise ValueError(f"--target {self.target!r} is not one of {', '.join(TARGETS)}")
+        if self.batch_size < 1:
+            raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if self.shard is not None and not (1 <= self.shard[0] <= self.shard[1]):
+            raise ValueError(f"--shard {self.shard[0]}/{self.shard[1]} must be K/N with 1 <= K <= N")
+
+
+@dataclass
+class CamResult:
+    """Everything one CAM run produced; ``save`` writes it as files, ``summary`` as numbers."""
+
+    settings: CamSettings
+    detector_config: dict[str, Any]
+    layer_name: str
+    map_size: tuple[int, int]
+    input_size: tuple[int, int]
+    paths: list[str]
+    labels: np.ndarray  # 0/1/-1
+    prob_fake: np.ndarray
+    raw_maps: np.ndarray  # (N, h, w) signed, at the layer's resolution
+    masses: dict[str, np.ndarray]  # MASS_KEYS + "cam_empty", each (N,)
+    accumulators: dict[str, MeanMapAccumulator]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def preds(self) -> np.ndarray:
+        return (self.prob_fake >= 0.5).astype(np.int64)
+
+    def group_indices(self) -> dict[str, np.ndarray]:
+        """Image indices of every non-empty group: all, by label, by predicted class."""
+        preds = self.preds
+        groups = {"all": np.arange(len(self.paths)), "real": np.flatnonzero(self.labels == 0),
+                  "fake": np.flatnonzero(self.labels == 1), "pred_real": np.flatnonzero(preds == 0),
+                  "pred_fake": np.flatnonzero(preds == 1)}
+        return {g: idx for g, idx in groups.items() if len(idx)}
+
+    def summary(self, *, n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
+        groups = {}
+        for name, idx in self.group_indices().items():
+            entry: dict[str, Any] = {"n": int(len(idx)), "n_empty": int(self.masses["cam_empty"][idx].sum())}
+            for key in MASS_KEYS:
+                entry[key] = summarize(self.masses[key][idx], n_boot=n_boot, seed=seed)
+            groups[name] = entry
+        known = self.labels >= 0
+        accuracy = float((self.preds[known] == self.labels[known]).mean()) if known.any() else None
+        return {"schema_version": SUMMARY_SCHEMA_VERSION, "groups": groups, "n_images": len(self.paths),
+                "n_skipped": len(self.skipped), "accuracy": accuracy, "method": self.settings.method,
+                "target": self.settings.target, "layer": self.layer_name, "map_size": list(self.map_size),
+                "input_size": list(self.input_size), "warnings": self.warnings}
+
+
+def _upsample_positive(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """ReLU of the raw map, upsampled bilinearly (half-pixel centres, like cv2/grad-cam) to input size."""
+    t = torch.from_numpy(np.maximum(raw, 0)).unsqueeze(1).double()
+    if tuple(t.shape[-2:]) != tuple(size):
+        t = F.interpolate(t, size=size, mode="bilinear", align_corners=False)
+    return t[:, 0].numpy()
+
+
+def _signs_for(target: str, n: int) -> Any:
+    return {"fake": torch.ones(n), "real": -torch.ones(n)}.get(target, "predicted")
+
+
+def select_samples(folder: str | Path, settings: CamSettings) -> list[Sample]:
+    """The images of ``folder`` this run explains: ``--limit`` (balanced), then ``--shard``."""
+    samples = balanced_subset(find_samples(folder), settings.limit)
+    if settings.shard:
+        k, n = settings.shard
+        samples = samples[k - 1::n]
+        if not samples:
+            raise ValueError(f"shard {k}/{n} of {folder} holds no image")
+    return samples
+
+
+def resolution_warning(map_size: tuple[int, int], corner_frac: float, layer: str) -> str | None:
+    cells = corner_frac * min(map_size)
+    if cells >= 2:
+        return None
+    return (f"the CAM of layer {layer} is only {map_size[0]}x{map_size[1]}: a corner square spans {cells:.2g} map "
+            f"cells, too coarse to separate corners from content; try an earlier layer (--list-layers)")
+
+
+def explain_folder(detector: Detector, folder: str | Path, settings: CamSettings = CamSettings(), *,
+                   device: str | torch.device = "cpu", workers: int = 0, progress: bool = False) -> CamResult:
+    """Run CAMs over every image of ``folder`` (flat, class folder or split root)."""
+    from tqdm import tqdm
+
+    from .cam_methods import compute_cams, reshape_transform_for, resolve_layer
+
+    device = torch.device(device)
+    samples = select_samples(folder, settings)
+    detector = detector.to(device).eval()
+    size = (detector.image_size, detector.image_size)
+    layer_name, layer = resolve_layer(detector.backbone, settings.layer, image_size=detector.image_size)
+    transform = reshape_transform_for(detector.backbone, layer_name)
+    loader = make_loader(samples, eval_transform(detector.image_size, detector.mean, detector.std),
+                         batch_size=settings.batch_size, workers=workers, pin_memory=device.type == "cuda")
+    accs = {g: MeanMapAccumulator(size) for g in GROUPS}
+    kept, raws, logits, masses, skipped = [], [], [], [], []
+    for batch in tqdm(loader, desc=f"{settings.method} {Path(folder).name}", disable=not progress):
+        skipped += [(samples[i].path, why) for i, why in batch.failed]
+        if batch.images.numel() == 0:
+            continue
+        x = batch.images.to(device, non_blocking=True)
+        raw, logit = compute_cams(detector, layer, x, _signs_for(settings.target, len(x)), method=settings.method,
+                                  reshape_transform=transform, batch_size=settings.batch_size)
+        up = _upsample_positive(raw, size)
+        rm = region_masses(up, corner_frac=settings.corner_frac, center_frac=settings.center_frac,
+                           border_frac=settings.border_frac)
+        labels = batch.labels.numpy().astype(np.int64)
+        _accumulate(accs, up, labels, (logit >= 0).astype(np.int64))
+        kept += batch.indices.tolist()
+        raws.append(raw)
+        logits.append(logit)
+        masses.append(rm)
+    if not kept:
+        raise ValueError(f"none of the {len(samples)} images under {folder} could be read; see skipped.csv")
+    return _result(settings, detector, layer_name, size, samples, kept, raws, logits, masses, accs, skipped)
+
+
+def _accumulate(accs: dict[str, MeanMapAccumulator], up: np.ndarray, labels: np.ndarray, preds: np.ndarray) -> None:
+    accs["all"].add(up)
+    for name, mask in (("real", labels == 0), ("fake", labels == 1), ("pred_real", preds == 0), ("pred_fake", preds == 1)):
+        if mask.any():
+            accs[name].add(up[mask])
+
+
+def _result(settings, detector, layer_name, size, samples, kept, raws, logits, masses, accs, skipped) -> CamResult:
+    raw_maps = np.concatenate(raws)
+    logit = np.concatenate(logits).astype(np.float64)
+    mass = {k: np.concatenate([getattr(m, k) for m in masses]) for k in MASS_KEYS}
+    mass["cam_empty"] = np.concatenate([m.empty for m in masses])
+    map_size = tuple(int(s) for s in raw_maps.shape[1:])
+    warnings = [w for w in [resolution_warning(map_size, settings.corner_frac, layer_name)] if w]
+    for w in warnings:
+        log.warning(w)
+    return CamResult(settings, detector.config(), layer_name, map_size, size, [samples[i].path for i in kept],
+                     np.array([samples[i].label for i in kept], dtype=np.int64), 1.0 / (1.0 + np.exp(-logit)),
+                     raw_maps, mass, {g: a for g, a in accs.items() if a.n + a.n_empty > 0}, skipped, warnings)
+
+
+def label_name(value: int) -> str:
+    return LABEL_NAMES[int(value)]
