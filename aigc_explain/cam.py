@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 from pathlib import Path
 
 from ._cli import run, setup_logging
@@ -48,20 +50,53 @@ def default_out(ckpt: str, images: str) -> Path:
     return Path("reports") / "cam" / f"{Path(ckpt).stem}-{Path(images).resolve().name}"
 
 
+def _build_merge_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="aigc-explain cam merge",
+                                description="combine the run folders of --shard K/N runs into one run")
+    p.add_argument("runs", nargs="+", help="shard run folders")
+    p.add_argument("--out", required=True)
+    p.add_argument("--overlays", type=int, default=4)
+    p.add_argument("--overwrite", action="store_true")
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["merge"]:
+        margs = _build_merge_parser().parse_args(argv[1:])
+        setup_logging()
+        return run("cam merge", lambda: merge_runs(margs.runs, margs.out, overlays=margs.overlays,
+                                                   overwrite=margs.overwrite))
     args = _build_parser().parse_args(argv)
     setup_logging(args.verbose)
     return run("cam", lambda: _run(args))
+
+
+def merge_runs(runs: list[str], out: str, *, overlays: int = 4, overwrite: bool = False) -> Path:
+    """``cam merge``: shards -> one run folder equal to a single run over all their images."""
+    from .cam_outputs import load_result, merge_results, save_result
+    from .runs import prepare_run_dir, write_manifest
+
+    summaries = [json.loads((Path(r) / "summary.json").read_text()) if (Path(r) / "summary.json").is_file() else {}
+                 for r in runs]
+    shas = {s.get("checkpoint_sha256") for s in summaries}
+    if len(shas) > 1:
+        raise ValueError("the runs were made with different checkpoints; only shards of one run merge")
+    merged = merge_results([load_result(r) for r in runs], summaries)
+    folder = prepare_run_dir(out, overwrite=overwrite)
+    extra = {k: summaries[0][k] for k in ("preprocessing", "checkpoint_sha256", "versions") if k in summaries[0]}
+    save_result(merged, folder, overlays=overlays, extra_summary=extra)
+    write_manifest(folder, command="cam merge", arguments={"runs": runs, "out": out}, merged_from=runs, **extra)
+    return folder
 
 
 def _run(args: argparse.Namespace) -> None:
     from .cam_methods import list_layers, method_names
     from .cam_outputs import save_result
     from .checkpoint import load_detector
-    from .data import describe_preprocessing
     from .explain import CamSettings, explain_folder
     from .models import resolve_device
-    from .runs import library_versions, prepare_run_dir, sha256_file, write_manifest
+    from .runs import prepare_run_dir, write_manifest
 
     if args.method.lower() not in method_names():
         raise ValueError(f"--method {args.method!r} is unknown; use one of: {', '.join(method_names())}")
@@ -77,19 +112,68 @@ def _run(args: argparse.Namespace) -> None:
                            limit=args.limit, shard=args.shard)
     if not Path(args.images).is_dir():
         raise FileNotFoundError(f"--images {args.images} is not a folder")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and args.shard is None:
+        _run_distributed(args, detector, settings)
+        return
     out = prepare_run_dir(args.out or default_out(args.ckpt, args.images), overwrite=args.overwrite)
     result = explain_folder(detector, args.images, settings, device=resolve_device(args.device),
                             workers=args.workers, progress=not args.no_progress)
-    sha = sha256_file(args.ckpt)
-    prep = describe_preprocessing(detector.image_size, detector.mean, detector.std)
-    summary = save_result(result, out, overlays=args.overlays,
-                          extra_summary={"preprocessing": prep, "checkpoint_sha256": sha, "versions": library_versions()})
-    write_manifest(out, command="cam", arguments=vars(args), checkpoint_sha256=sha, detector=detector.config(),
-                   preprocessing=prep)
+    extra = _extra(args, detector)
+    summary = save_result(result, out, overlays=args.overlays, extra_summary=extra)
+    write_manifest(out, command="cam", arguments=vars(args), checkpoint_sha256=extra["checkpoint_sha256"],
+                   detector=detector.config(), preprocessing=extra["preprocessing"])
     brief = {g: {"n": v["n"], "n_empty": v["n_empty"], "corner_share": v["corner_share"]}
              for g, v in summary["groups"].items()}
     print(json.dumps({"out": str(out), "layer": result.layer_name, "map_size": list(result.map_size),
                       "accuracy": summary["accuracy"], "groups": brief}))
+
+
+def _run_distributed(args: argparse.Namespace, detector, settings) -> None:
+    """Under torchrun: rank r explains shard r+1/N into OUT/shards/, rank 0 then merges into OUT."""
+    import dataclasses
+
+    import torch
+    import torch.distributed as dist
+
+    from .cam_outputs import save_result
+    from .explain import explain_folder
+    from .models import resolve_device
+    from .runs import prepare_run_dir
+
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    dist.init_process_group("gloo")  # only barriers travel; CAMs run on each rank's own device
+    try:
+        out = Path(args.out or default_out(args.ckpt, args.images))
+        if rank == 0:
+            prepare_run_dir(out, overwrite=args.overwrite)
+        dist.barrier()
+        shard = out / "shards" / f"shard-{rank + 1}-of-{world}"
+        shard.mkdir(parents=True)
+        device = resolve_device(args.device)
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        result = explain_folder(detector, args.images, dataclasses.replace(settings, shard=(rank + 1, world)),
+                                device=device, workers=args.workers, progress=False)
+        save_result(result, shard, overlays=0, extra_summary=_extra(args, detector))
+        dist.barrier()
+        if rank == 0:
+            shards = sorted(str(p) for p in (out / "shards").iterdir())
+            tmp = out / "merged"
+            merge_runs(shards, str(tmp), overlays=args.overlays)
+            for f in tmp.iterdir():
+                f.rename(out / f.name)
+            tmp.rmdir()
+    finally:
+        dist.destroy_process_group()
+
+
+def _extra(args: argparse.Namespace, detector) -> dict:
+    from .data import describe_preprocessing
+    from .runs import library_versions, sha256_file
+
+    return {"preprocessing": describe_preprocessing(detector.image_size, detector.mean, detector.std),
+            "checkpoint_sha256": sha256_file(args.ckpt), "versions": library_versions()}
 
 
 if __name__ == "__main__":

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from .data import read_image
-from .explain import CSV_COLUMNS, MASS_KEYS, CamResult, label_name
+from .explain import CSV_COLUMNS, MASS_KEYS, CamResult, CamSettings, label_name
 from .figures import contact_sheet, heatmap_figure, overlay, save_figure
-from .regions import region_masks
+from .regions import MeanMapAccumulator, region_masks
 from .runs import write_csv, write_json, write_skipped
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def save_result(result: CamResult, out: str | Path, *, overlays: int = 4, extra_
     """Write every output file into ``out`` (an existing, empty run folder); returns the summary."""
     out = Path(out)
     write_csv(out / "per_image.csv", CSV_COLUMNS, per_image_rows(result))
-    np.savez_compressed(out / "cams.npz", paths=np.array(result.paths), maps=result.raw_maps,
+    np.savez_compressed(out / "cams.npz", paths=np.array(result.paths), index=result.indices, maps=result.raw_maps,
                         prob_fake=result.prob_fake, labels=result.labels, input_size=np.array(result.input_size),
                         layer=np.array(result.layer_name), method=np.array(result.settings.method))
     state = {}
@@ -115,3 +115,68 @@ def _overlays(result: CamResult, out: Path, n: int) -> None:
         captions.append(f"{group}/{kind}: {stem}\np(fake)={result.prob_fake[i]:.3f}")
     if tiles:
         save_figure(contact_sheet(tiles, captions, title=f"{result.settings.method} overlays"), out / "overlays.png")
+
+
+_SAME_IN_EVERY_SHARD = ("method", "target", "layer", "map_size", "input_size", "regions")
+
+
+def load_result(folder: str | Path) -> CamResult:
+    """Rebuild a ``CamResult`` from a run folder (for merging shards or redrawing figures)."""
+    import csv
+    import json
+
+    folder = Path(folder)
+    for name in ("summary.json", "per_image.csv", "cams.npz", "aggregates.npz"):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"{folder} is not a complete CAM run folder: {name} is missing")
+    summary = json.loads((folder / "summary.json").read_text())
+    rows = list(csv.DictReader(open(folder / "per_image.csv")))
+    cams = np.load(folder / "cams.npz")
+    state = np.load(folder / "aggregates.npz")
+    groups = {key.split("/")[0] for key in state.files}
+    accs = {g: MeanMapAccumulator.from_state({k: state[f"{g}/{k}"] for k in ("sum", "n", "n_empty")}) for g in groups}
+    masses = {k: np.array([float(r[k]) for r in rows]) for k in MASS_KEYS}
+    masses["cam_empty"] = np.array([r["cam_empty"] == "True" for r in rows])
+    settings = summary["settings"]
+    settings["shard"] = tuple(settings["shard"]) if settings.get("shard") else None
+    skipped = [(r["path"], r["reason"]) for r in csv.DictReader(open(folder / "skipped.csv"))] \
+        if (folder / "skipped.csv").is_file() else []
+    return CamResult(CamSettings(**settings), summary["detector"], summary["layer"], tuple(summary["map_size"]),
+                     tuple(summary["input_size"]), [r["path"] for r in rows], cams["index"], cams["labels"],
+                     cams["prob_fake"], cams["maps"], masses, accs, skipped, summary.get("warnings", []))
+
+
+def merge_results(results: list[CamResult], summaries: list[dict]) -> CamResult:
+    """Combine shard runs into the result a single run over all their images gives."""
+    if len(results) < 2:
+        raise ValueError("merge needs at least two run folders")
+    for key in _SAME_IN_EVERY_SHARD:
+        values = {json_key(s.get(key)) for s in summaries}
+        if len(values) > 1:
+            raise ValueError(f"the runs differ in {key} ({', '.join(sorted(values))}); only shards of one run merge")
+    index = np.concatenate([r.indices for r in results])
+    if len(np.unique(index)) != len(index):
+        raise ValueError("the runs share images (same index twice); pass each shard once")
+    order = np.argsort(index, kind="stable")
+    accs: dict[str, MeanMapAccumulator] = {}
+    for r in results:
+        for g, acc in r.accumulators.items():
+            accs.setdefault(g, MeanMapAccumulator(acc.shape)).merge(acc)
+    first = results[0]
+
+    def cat(get) -> np.ndarray:
+        return np.concatenate([get(r) for r in results])[order]
+
+    masses = {k: cat(lambda r, k=k: r.masses[k]) for k in first.masses}
+    paths = [p for r in results for p in r.paths]
+    settings = CamSettings(**{**first.settings.__dict__, "shard": None})
+    return CamResult(settings, first.detector_config, first.layer_name, first.map_size, first.input_size,
+                     [paths[i] for i in order], index[order],
+                     cat(lambda r: r.labels), cat(lambda r: r.prob_fake), cat(lambda r: r.raw_maps), masses, accs,
+                     [s for r in results for s in r.skipped], first.warnings)
+
+
+def json_key(value: Any) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True)

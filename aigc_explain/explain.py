@@ -9,7 +9,7 @@ of images. ``CamResult.save(folder)`` writes the output contract documented in t
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,7 @@ class CamResult:
     map_size: tuple[int, int]
     input_size: tuple[int, int]
     paths: list[str]
+    indices: np.ndarray  # position of each image in the whole (unsharded) selection: merges restore order
     labels: np.ndarray  # 0/1/-1
     prob_fake: np.ndarray
     raw_maps: np.ndarray  # (N, h, w) signed, at the layer's resolution
@@ -95,7 +96,8 @@ class CamResult:
         return {"schema_version": SUMMARY_SCHEMA_VERSION, "groups": groups, "n_images": len(self.paths),
                 "n_skipped": len(self.skipped), "accuracy": accuracy, "method": self.settings.method,
                 "target": self.settings.target, "layer": self.layer_name, "map_size": list(self.map_size),
-                "input_size": list(self.input_size), "warnings": self.warnings}
+                "input_size": list(self.input_size), "warnings": self.warnings,
+                "settings": asdict(self.settings), "detector": self.detector_config}
 
 
 def _upsample_positive(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -110,15 +112,17 @@ def _signs_for(target: str, n: int) -> Any:
     return {"fake": torch.ones(n), "real": -torch.ones(n)}.get(target, "predicted")
 
 
-def select_samples(folder: str | Path, settings: CamSettings) -> list[Sample]:
-    """The images of ``folder`` this run explains: ``--limit`` (balanced), then ``--shard``."""
+def select_samples(folder: str | Path, settings: CamSettings) -> tuple[list[Sample], list[int]]:
+    """The images of ``folder`` this run explains (``--limit``, balanced, then ``--shard``: every N-th
+    from the K-th) and their positions in the unsharded selection."""
     samples = balanced_subset(find_samples(folder), settings.limit)
+    positions = list(range(len(samples)))
     if settings.shard:
         k, n = settings.shard
-        samples = samples[k - 1::n]
+        samples, positions = samples[k - 1::n], positions[k - 1::n]
         if not samples:
             raise ValueError(f"shard {k}/{n} of {folder} holds no image")
-    return samples
+    return samples, positions
 
 
 def resolution_warning(map_size: tuple[int, int], corner_frac: float, layer: str) -> str | None:
@@ -137,7 +141,7 @@ def explain_folder(detector: Detector, folder: str | Path, settings: CamSettings
     from .cam_methods import compute_cams, reshape_transform_for, resolve_layer
 
     device = torch.device(device)
-    samples = select_samples(folder, settings)
+    samples, positions = select_samples(folder, settings)
     detector = detector.to(device).eval()
     size = (detector.image_size, detector.image_size)
     layer_name, layer = resolve_layer(detector.backbone, settings.layer, image_size=detector.image_size)
@@ -164,7 +168,8 @@ def explain_folder(detector: Detector, folder: str | Path, settings: CamSettings
         masses.append(rm)
     if not kept:
         raise ValueError(f"none of the {len(samples)} images under {folder} could be read; see skipped.csv")
-    return _result(settings, detector, layer_name, size, samples, kept, raws, logits, masses, accs, skipped)
+    return _result(settings, detector, layer_name, size, samples, positions, kept, raws, logits, masses, accs,
+                   skipped)
 
 
 def _accumulate(accs: dict[str, MeanMapAccumulator], up: np.ndarray, labels: np.ndarray, preds: np.ndarray) -> None:
@@ -174,7 +179,8 @@ def _accumulate(accs: dict[str, MeanMapAccumulator], up: np.ndarray, labels: np.
             accs[name].add(up[mask])
 
 
-def _result(settings, detector, layer_name, size, samples, kept, raws, logits, masses, accs, skipped) -> CamResult:
+def _result(settings, detector, layer_name, size, samples, positions, kept, raws, logits, masses, accs,
+            skipped) -> CamResult:
     raw_maps = np.concatenate(raws)
     logit = np.concatenate(logits).astype(np.float64)
     mass = {k: np.concatenate([getattr(m, k) for m in masses]) for k in MASS_KEYS}
@@ -184,6 +190,7 @@ def _result(settings, detector, layer_name, size, samples, kept, raws, logits, m
     for w in warnings:
         log.warning(w)
     return CamResult(settings, detector.config(), layer_name, map_size, size, [samples[i].path for i in kept],
+                     np.array([positions[i] for i in kept], dtype=np.int64),
                      np.array([samples[i].label for i in kept], dtype=np.int64), 1.0 / (1.0 + np.exp(-logit)),
                      raw_maps, mass, {g: a for g, a in accs.items() if a.n + a.n_empty > 0}, skipped, warnings)
 

@@ -148,3 +148,52 @@ def test_user_errors_are_one_line(dataset: Path, ckpt: Path, tmp_path: Path, cap
     monkeypatch.chdir(tmp_path)  # the default run folder: reports/cam/<ckpt-stem>-<images-name>
     assert cam_main(args) == 0
     assert (tmp_path / "reports" / "cam" / "det-val" / "summary.json").is_file()
+
+
+def test_shards_merge_into_the_single_run(dataset: Path, ckpt: Path, tmp_path: Path):
+    common = ["--ckpt", str(ckpt), "--images", str(dataset / "val"), "--overlays", "0", "--no-progress",
+              "--batch-size", "3", "--layer", "layer2"]
+    assert cam_main(common + ["--out", str(tmp_path / "full")]) == 0
+    for k in (1, 2, 3):
+        assert cam_main(common + ["--out", str(tmp_path / f"s{k}"), "--shard", f"{k}/3"]) == 0
+    assert cam_main(["merge", str(tmp_path / "s2"), str(tmp_path / "s1"), str(tmp_path / "s3"),
+                     "--out", str(tmp_path / "merged"), "--overlays", "0"]) == 0
+    full, merged = tmp_path / "full", tmp_path / "merged"
+    assert_same_run(full, merged)
+    assert cam_main(["merge", str(tmp_path / "s1"), str(tmp_path / "s1"), "--out", str(tmp_path / "bad")]) == 2
+
+
+def assert_same_run(full: Path, other: Path) -> None:
+    """Same images in the same order, same labels; numbers equal up to float32 rounding (another batch
+    composition changes the last bits of a convolution)."""
+    a, b = _rows(full / "per_image.csv"), _rows(other / "per_image.csv")
+    assert [(r["path"], r["label"], r["pred"], r["cam_empty"]) for r in a] == \
+        [(r["path"], r["label"], r["pred"], r["cam_empty"]) for r in b]
+    for key in ("prob_fake", "corner_mass", "center_mass", "border_mass", "corner_share"):
+        assert np.allclose([float(r[key]) for r in a], [float(r[key]) for r in b], atol=1e-5, equal_nan=True)
+    for group in ("all", "real", "fake"):
+        assert np.allclose(np.load(full / f"mean_cam_{group}.npy"), np.load(other / f"mean_cam_{group}.npy"), atol=1e-6)
+    sa, sb = (json.loads((f / "summary.json").read_text()) for f in (full, other))
+    assert sa["accuracy"] == sb["accuracy"] and sa["groups"].keys() == sb["groups"].keys()
+    for group in sa["groups"]:
+        assert sa["groups"][group]["n"] == sb["groups"][group]["n"]
+        assert sa["groups"][group]["corner_share"]["mean"] == pytest.approx(sb["groups"][group]["corner_share"]["mean"],
+                                                                            abs=1e-5)
+    assert np.allclose(np.load(full / "cams.npz")["maps"], np.load(other / "cams.npz")["maps"], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_cam_under_torchrun_equals_single_run(dataset: Path, ckpt: Path, tmp_path: Path):
+    import os
+    import subprocess
+    import sys
+
+    common = ["--ckpt", str(ckpt), "--images", str(dataset / "val"), "--overlays", "0", "--no-progress",
+              "--device", "cpu", "--layer", "layer2"]
+    assert cam_main(common + ["--out", str(tmp_path / "full")]) == 0
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                           "--master-port", "29533", "-m", "aigc_explain.cam", *common, "--out", str(tmp_path / "dist")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert_same_run(tmp_path / "full", tmp_path / "dist")
