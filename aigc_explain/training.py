@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DistributedSampler
 
 from .checkpoint import read_checkpoint, save_checkpoint
+from .distributed import DistEnv
 from .data import (AUGMENTATIONS, EpochSampler, balanced_subset, class_counts, describe_preprocessing, eval_transform,
                    find_samples, make_loader, split_folder, train_transform)
 from .evaluation import autocast, run_inference
@@ -106,27 +107,36 @@ class TrainResult:
 class _Run:
     """The objects of one training run; ``fit`` drives it epoch by epoch."""
 
-    def __init__(self, cfg: TrainConfig, run_dir: Path) -> None:
-        self.cfg, self.run_dir = cfg, run_dir
-        self.device = resolve_device(cfg.device)
+    def __init__(self, cfg: TrainConfig, run_dir: Path, env: DistEnv) -> None:
+        self.cfg, self.run_dir, self.env = cfg, run_dir, env
+        self.device = env.start(resolve_device(cfg.device))
         root = Path(cfg.data)
         self.train_samples = balanced_subset(find_samples(split_folder(root, "train"), require_labels=True), cfg.limit)
         self.val_samples = balanced_subset(find_samples(split_folder(root, "val"), require_labels=True), cfg.limit)
+        self.n_val = len(self.val_samples)
         self.detector = build_detector(cfg.model, weights=cfg.weights, image_size=cfg.image_size)
         self.model = self.detector.to(self.device)
         if self.device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
+        self.train_model = self.model
+        if env.world > 1:  # gradients averaged across ranks; the bare detector is what gets saved
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.train_model = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(self.opt, patience=cfg.patience)
         self.loss_fn = make_loss(cfg.loss, alpha=cfg.focal_alpha, gamma=cfg.focal_gamma)
         d = self.detector
-        self.sampler = EpochSampler(DistributedSampler(self.train_samples, num_replicas=1, rank=0,
+        # The same permutation for any world size: rank r takes every world-th sample of it, so N processes
+        # with batch B see exactly the images one process with batch N·B sees.
+        self.sampler = EpochSampler(DistributedSampler(self.train_samples, num_replicas=env.world, rank=env.rank,
                                                        shuffle=True, seed=cfg.seed))
         pin = self.device.type == "cuda"
         self.train_loader = make_loader(self.train_samples, train_transform(d.image_size, cfg.augment, d.mean, d.std),
                                         batch_size=cfg.batch_size, workers=cfg.workers, pin_memory=pin,
                                         sampler=self.sampler, seed=cfg.seed)
-        self.val_loader = make_loader(self.val_samples, eval_transform(d.image_size, d.mean, d.std),
+        self.val_loader = make_loader(self.val_samples[env.rank::env.world], eval_transform(d.image_size, d.mean, d.std),
                                       batch_size=cfg.batch_size, workers=cfg.workers, pin_memory=pin)
         self.skipped: dict[str, str] = {}
         self.stop_requested = False
@@ -152,6 +162,8 @@ class _Run:
             signal.signal(signal.SIGINT, previous)
 
     def save(self, name: str, state: TrainState, **extra: Any) -> None:
+        if not self.env.is_main:
+            return
         save_checkpoint(self.run_dir / name, self.detector, train_args=asdict(self.cfg),
                         optimizer=self.opt.state_dict(), scheduler=self.sched.state_dict(),
                         rng_state=torch.get_rng_state(), **asdict(state), **extra)
@@ -196,7 +208,7 @@ class _Run:
         if self.device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(self.device):
-            logits = self.model(x).float().reshape(-1)
+            logits = self.train_model(x).float().reshape(-1)
         loss = self.loss_fn(logits, y)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -206,15 +218,27 @@ class _Run:
                                 torch.tensor(float(len(y)), dtype=torch.float64, device=y.device)])
 
     def validate(self) -> tuple[float, float]:
+        """Loss and accuracy on the validation set (each rank scores its share; sums are reduced)."""
         logits, labels, _, failed = run_inference(self.model, self.val_loader, self.device)
-        self.note_failures(self.val_samples, failed)
-        if len(labels) == 0:
+        self.note_failures(self.val_samples[self.env.rank::self.env.world], failed)
+        sums = torch.zeros(3, dtype=torch.float64, device=self.device)
+        if len(labels):
+            sums += torch.tensor([float(self.loss_fn(logits, labels)) * len(labels),
+                                  float(((logits > 0) == (labels > 0.5)).sum()), float(len(labels))],
+                                 dtype=torch.float64, device=self.device)
+        loss_sum, correct, n = self.env.sum(sums).tolist()
+        if n == 0:
             raise ValueError(f"no validation image could be read (see {self.run_dir / 'skipped.csv'})")
-        loss = make_loss(self.cfg.loss, alpha=self.cfg.focal_alpha, gamma=self.cfg.focal_gamma)(logits, labels)
-        return float(loss), float(((logits > 0) == (labels > 0.5)).float().mean())
+        return loss_sum / n, correct / n
+
+    def write_tables(self, history: list[dict[str, float]]) -> None:
+        self.skipped = self.env.merge_dicts(self.skipped)
+        if self.env.is_main:
+            write_csv(self.run_dir / "history.csv", HISTORY_FIELDS, [[r[k] for k in HISTORY_FIELDS] for r in history])
+            write_skipped(self.run_dir, list(self.skipped.items()))
 
 
-def _prepare(cfg: TrainConfig, resume: bool, overwrite: bool) -> tuple[_Run, TrainState]:
+def _prepare(cfg: TrainConfig, resume: bool, overwrite: bool, env: DistEnv) -> tuple[_Run, TrainState]:
     run_dir = Path(cfg.out)
     if resume:
         ckpt_path = run_dir / "checkpoint.pth"
@@ -223,21 +247,37 @@ def _prepare(cfg: TrainConfig, resume: bool, overwrite: bool) -> tuple[_Run, Tra
         ckpt = read_checkpoint(ckpt_path)
         cfg = TrainConfig(**{**ckpt["train_args"], "epochs": cfg.epochs, "workers": cfg.workers,
                              "device": cfg.device, "weights": "none"})
-        run = _Run(cfg, run_dir)
+        run = _Run(cfg, run_dir, env)
         state = run.restore(ckpt)
         log.info("resuming %s at epoch %d, batch %d", run_dir, state.epoch + 1, state.step)
         return run, state
-    run = _Run(cfg, prepare_run_dir(run_dir, overwrite=overwrite))
-    write_manifest(run_dir, command="train", arguments=asdict(cfg), seed=cfg.seed,
-                   dataset={"train": class_counts(run.train_samples), "val": class_counts(run.val_samples)},
-                   preprocessing=describe_preprocessing(cfg.image_size, run.detector.mean, run.detector.std))
+    if env.is_main:
+        prepare_run_dir(run_dir, overwrite=overwrite)
+    run = _Run(cfg, run_dir, env)
+    env.barrier()
+    if env.is_main:
+        write_manifest(run_dir, command="train", arguments=asdict(cfg), seed=cfg.seed, world_size=env.world,
+                       dataset={"train": class_counts(run.train_samples), "val": class_counts(run.val_samples)},
+                       preprocessing=describe_preprocessing(cfg.image_size, run.detector.mean, run.detector.std))
     return run, TrainState()
 
 
 def fit(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, progress: bool = True) -> TrainResult:
-    """Train (or resume) a detector; returns the run folder and the per-epoch history."""
+    """Train (or resume) a detector; returns the run folder and the per-epoch history.
+
+    Under ``torchrun`` the same call trains with DistributedDataParallel (``--batch-size`` is per
+    process); only rank 0 writes files.
+    """
+    env = DistEnv.from_env()
+    try:
+        return _fit(cfg, resume, overwrite, progress and env.is_main, env)
+    finally:
+        env.stop()
+
+
+def _fit(cfg: TrainConfig, resume: bool, overwrite: bool, progress: bool, env: DistEnv) -> TrainResult:
     torch.manual_seed(cfg.seed)
-    run, state = _prepare(cfg, resume, overwrite)
+    run, state = _prepare(cfg, resume, overwrite, env)
     cfg = run.cfg
     while state.epoch < cfg.epochs:
         start = time.perf_counter()
@@ -246,7 +286,8 @@ def fit(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, prog
                 run.train_epoch(state, progress)
         except KeyboardInterrupt:
             run.save("checkpoint.pth", state, interrupted=True)
-            write_skipped(run.run_dir, list(run.skipped.items()))
+            if env.is_main:
+                write_skipped(run.run_dir, list(run.skipped.items()))
             log.warning("interrupted: state saved to %s; continue with --resume", run.run_dir / "checkpoint.pth")
             raise
         _finish_epoch(run, state, time.perf_counter() - start)
@@ -255,7 +296,7 @@ def fit(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, prog
 
 
 def _finish_epoch(run: _Run, state: TrainState, seconds: float) -> None:
-    loss_sum, correct, n = state.sums
+    loss_sum, correct, n = run.env.sum(torch.tensor(state.sums, dtype=torch.float64, device=run.device)).tolist()
     val_loss, val_acc = run.validate()
     run.sched.step(val_loss)
     row = {"epoch": state.epoch + 1, "train_loss": loss_sum / max(n, 1), "train_acc": correct / max(n, 1),
@@ -272,5 +313,4 @@ def _finish_epoch(run: _Run, state: TrainState, seconds: float) -> None:
     if improved:
         run.save("best_model.pth", state, metrics=metrics)
     run.save("checkpoint.pth", state, metrics=metrics)
-    write_csv(run.run_dir / "history.csv", HISTORY_FIELDS, [[r[k] for k in HISTORY_FIELDS] for r in state.history])
-    write_skipped(run.run_dir, list(run.skipped.items()))
+    run.write_tables(state.history)
