@@ -9,6 +9,9 @@ COMMANDS = {
     "train": "train a detector (the report's five settings or your own)",
     "evaluate": "accuracy, AP, AUC with intervals; cross-domain tables",
     "cam": "Grad-CAM and relatives over a folder, per-class maps, corner-vs-centre statistics",
+    "compare": "two CAM runs side by side: shared-scale mean maps, difference, corner share + p",
+    "report": "slide-ready figures + index.md from training, evaluation and CAM runs",
+    "spectrum": "frequency view: per-class mean ± std log power spectra (1-D and 2-D)",
 }
 
 

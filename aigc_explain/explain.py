@@ -19,16 +19,13 @@ import torch.nn.functional as F
 
 from .data import LABEL_NAMES, Sample, balanced_subset, eval_transform, find_samples, make_loader
 from .models import Detector
-from .regions import MeanMapAccumulator, region_masses
+from .regions import CSV_COLUMNS, MASS_KEYS, MeanMapAccumulator, region_masses  # noqa: F401 (re-exported)
 from .stats import summarize
 
 log = logging.getLogger(__name__)
 
 TARGETS = ("fake", "real", "predicted")
 GROUPS = ("all", "real", "fake", "pred_real", "pred_fake")
-CSV_COLUMNS = ("path", "label", "prob_fake", "pred", "cam_empty", "corner_mass", "center_mass", "border_mass",
-               "corner_share")
-MASS_KEYS = ("corner_mass", "center_mass", "border_mass", "corner_share")
 SUMMARY_SCHEMA_VERSION = 1
 
 

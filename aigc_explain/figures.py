@@ -50,7 +50,7 @@ def heatmap_figure(maps: dict[str, np.ndarray], *, title: str = "", shared_scale
     if not names:
         raise ValueError("heatmap_figure needs at least one map")
     vmax = max(float(np.nanmax(m)) for m in maps.values()) if shared_scale else None
-    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(3.8 * len(names), 3.4), squeeze=False, layout="constrained")
     for ax, name in zip(axes[0], names):
         im = ax.imshow(maps[name], cmap=CMAP, vmin=0.0, vmax=vmax)
         if regions:
@@ -59,7 +59,7 @@ def heatmap_figure(maps: dict[str, np.ndarray], *, title: str = "", shared_scale
         ax.set_title(name)
         ax.set_xticks([])
         ax.set_yticks([])
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of CAM mass per pixel")
+        fig.colorbar(im, ax=ax, shrink=0.85, label="share of CAM mass per pixel")
     if title:
         fig.suptitle(title)
     return fig

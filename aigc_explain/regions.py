@@ -19,6 +19,10 @@ REGIONS = ("corner", "center", "border")
 _EMPTY_EPS = float(np.finfo(np.float64).tiny)
 
 
+# The columns of a CAM run's per_image.csv: the output contract shared by cam, compare and report.
+MASS_KEYS = ("corner_mass", "center_mass", "border_mass", "corner_share")
+CSV_COLUMNS = ("path", "label", "prob_fake", "pred", "cam_empty", *MASS_KEYS)
+
 def _frac_count(frac: float, n: int) -> int:
     # floor(frac * n), forgiving float noise such as 0.29 * 100 = 28.999999999999996
     return int(math.floor(frac * n + 1e-9))

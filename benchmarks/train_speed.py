@@ -1,0 +1,116 @@
+"""Training images/s: aigc_explain's training epoch vs the report notebook's loop, same model and data.
+
+    python benchmarks/train_speed.py [--model resnet18] [--size 224] [--images 256] [--batch-size 32]
+
+The report's loop, reproduced in its exact shape: a PIL Dataset, ``transforms.Compose`` (Resize,
+ToTensor, Normalize), the backbone ending in ``Sequential(Linear, Sigmoid)``, ``BCELoss``, AdamW, and
+``loss.item()`` plus an accuracy ``.item()`` every step. Ours: ``training._Run.train_epoch`` — the
+code ``aigc_explain.train`` runs (uint8 loader with one normalisation per batch, logits +
+BCEWithLogits, device-side running sums, AMP and channels_last on CUDA). Both train on the same
+images with the same batch size, workers and threads, alternating, two epochs each (the first warms
+up); the best epoch of each is compared. Prints both rates and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+from torch.utils.data import DataLoader
+from torchvision import transforms
+
+from aigc_explain.data import IMAGENET_MEAN, IMAGENET_STD, balanced_subset, find_samples
+from aigc_explain.distributed import DistEnv
+from aigc_explain.training import TrainConfig, TrainState, _Run
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifake-dev"
+
+
+def _subset_root(data: Path, n: int, tmp: Path) -> Path:
+    """A train/val root holding links to n balanced training images (val: 2 images; unused)."""
+    for split, count in (("train", n), ("val", 2)):
+        for s in balanced_subset(find_samples(data / split), count):
+            dest = tmp / split / ("1_fake" if s.label else "0_real") / Path(s.path).name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.symlink_to(Path(s.path).resolve())
+    return tmp
+
+
+def report_epoch(root: Path, model_name: str, size: int, batch_size: int, workers: int, device: torch.device) -> float:
+    """One epoch of the report's loop; returns images/s."""
+    from benchmarks.data_speed import ReportDataset
+
+    samples = find_samples(root / "train")
+    tf = transforms.Compose([transforms.Resize((size, size)), transforms.ToTensor(),
+                             transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    loader = DataLoader(ReportDataset([s.path for s in samples], [s.label for s in samples], tf),
+                        batch_size=batch_size, shuffle=True, num_workers=workers)
+    torch.manual_seed(0)
+    model = torchvision.models.get_model(model_name)
+    model.fc = nn.Sequential(nn.Linear(model.fc.in_features, 1), nn.Sigmoid())
+    model = model.to(device).train()
+    opt, crit = torch.optim.AdamW(model.parameters(), lr=1e-4), nn.BCELoss()
+    start, n, running_loss, correct = time.perf_counter(), 0, 0.0, 0
+    for images, labels in loader:
+        images, labels = images.to(device), labels.float().to(device)
+        opt.zero_grad()
+        out = model(images).squeeze(1)
+        loss = crit(out, labels)
+        loss.backward()
+        opt.step()
+        running_loss += loss.item() * images.size(0)  # the per-step host syncs of the notebook
+        correct += ((out > 0.5).float() == labels).sum().item()
+        n += images.size(0)
+    return n / (time.perf_counter() - start)
+
+
+def our_epoch(run: _Run, epoch: int) -> float:
+    state = TrainState(epoch=epoch)
+    start = time.perf_counter()
+    run.train_epoch(state, progress=False)
+    float(state.sums[2])  # the epoch's one host sync
+    return state.sums[2] / (time.perf_counter() - start)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="root with train/0_real, train/1_fake")
+    p.add_argument("--model", default="resnet18", help="a torchvision ResNet")
+    p.add_argument("--size", type=int, default=224)
+    p.add_argument("--images", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--device", default="auto")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    tmp = Path(tempfile.mkdtemp(prefix="train_speed_"))
+    try:
+        root = _subset_root(args.data, args.images, tmp / "data")
+        cfg = TrainConfig(data=str(root), out=str(tmp / "run"), model=args.model, weights="none", image_size=args.size,
+                          batch_size=args.batch_size, workers=args.workers, device=args.device, epochs=2)
+        run = _Run(cfg, tmp / "run", DistEnv())
+        rates = {"report": [], "ours": []}
+        for epoch in range(2):
+            rates["report"].append(report_epoch(root, args.model, args.size, args.batch_size, args.workers, run.device))
+            rates["ours"].append(our_epoch(run, epoch))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    best = {k: max(v) for k, v in rates.items()}
+    print(f"{args.model} at {args.size}px, {args.images} images, batch {args.batch_size}, workers {args.workers}, "
+          f"threads {torch.get_num_threads()}, device {run.device}")
+    print(f"report loop:         {best['report']:.1f} images/s  (epochs: {', '.join(f'{r:.1f}' for r in rates['report'])})")
+    print(f"aigc_explain train:  {best['ours']:.1f} images/s  (epochs: {', '.join(f'{r:.1f}' for r in rates['ours'])})")
+    print(f"ratio ours/report: {best['ours'] / best['report']:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
