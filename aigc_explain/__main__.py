@@ -12,6 +12,8 @@ COMMANDS = {
     "compare": "two CAM runs side by side: shared-scale mean maps, difference, corner share + p",
     "report": "slide-ready figures + index.md from training, evaluation and CAM runs",
     "spectrum": "frequency view: per-class mean ± std log power spectra (1-D and 2-D)",
+    "sanity": "model-parameter randomisation test of a CAM method (Adebayo et al. 2018)",
+    "faithfulness": "deletion/insertion AUC and ROAD of a CAM method vs trivial maps",
     "benchmark": "known-answer benchmark: train on an artifact planted in the corners or centre, check the CAMs find it",
     "demo": "the main job end to end on a dataset it builds itself (make demo)",
 }
