@@ -9,6 +9,7 @@ Everything lands in one folder (default ``reports/demo``); the last lines printe
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import shutil
 import time
@@ -31,6 +32,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-size", type=int, default=128, help="detector input size")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--layer", default="features.13", help="CAM layer (8x8 map at 128 px for MobileNetV2)")
+    p.add_argument("--ae-steps", type=int, default=400, help="training steps of the fake-making autoencoder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true")
     return p
@@ -41,12 +43,10 @@ def _step(message: str, start: float) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> dict:
-    from .cam_outputs import save_result
-    from .checkpoint import load_detector
+    from .cam import main as cam_main
     from .compare import main as compare_main
     from .demo_data import build_demo_dataset
-    from .evaluation import evaluate_folder
-    from .explain import CamSettings, explain_folder
+    from .evaluate import main as evaluate_main
     from .report import main as report_main
     from .runs import prepare_run_dir, write_json
     from .training import TrainConfig, fit
@@ -54,35 +54,40 @@ def run_demo(args: argparse.Namespace) -> dict:
     start = time.perf_counter()
     out = prepare_run_dir(args.out, overwrite=args.overwrite)
     _step("building the demo dataset (photo crops vs. up-convolution autoencoder regenerations)", start)
-    info = build_demo_dataset(out / "data", n_train=args.n_train, n_val=args.n_val, size=args.size, seed=args.seed)
+    info = build_demo_dataset(out / "data", n_train=args.n_train, n_val=args.n_val, size=args.size, seed=args.seed,
+                              ae_steps=args.ae_steps)
     results: dict = {"dataset": info, "runs": {}}
     for name, augment in SETTINGS.items():
         _step(f"training {args.model} ({name}) for {args.epochs} epochs", start)
         cfg = TrainConfig(data=str(out / "data"), out=str(out / f"train_{name}"), model=args.model,
                           weights=args.weights, augment=augment, epochs=args.epochs, batch_size=32,
                           image_size=args.image_size, seed=args.seed, lr=1e-4)
-        trained = fit(cfg, progress=False)
-        detector = load_detector(trained.run_dir / "best_model.pth")
-        metrics, _ = evaluate_folder(detector, out / "data", split="val")
-        _step(f"Grad-CAM ({name}) at {args.layer} over {metrics['n_real'] + metrics['n_fake']} validation images", start)
-        cam = explain_folder(detector, out / "data" / "val", CamSettings(layer=args.layer, target="fake"))
-        cam_dir = prepare_run_dir(out / f"cam_{name}")
-        summary = save_result(cam, cam_dir, overlays=3)
+        ckpt = str(fit(cfg, progress=False).run_dir / "best_model.pth")
+        _step(f"evaluating and running Grad-CAM ({name}) at {args.layer} on the validation images", start)
+        _call(evaluate_main, ["--ckpt", ckpt, "--data", str(out / "data"), "--out", str(out / f"eval_{name}")])
+        _call(cam_main, ["--ckpt", ckpt, "--images", str(out / "data" / "val"), "--layer", args.layer,
+                         "--out", str(out / f"cam_{name}"), "--overlays", "3", "--no-progress"])
+        metrics = json.loads((out / f"eval_{name}" / "metrics.json").read_text())
+        summary = json.loads((out / f"cam_{name}" / "summary.json").read_text())
         results["runs"][name] = {"val_accuracy": metrics["accuracy"], "accuracy_ci95": metrics["ci95"]["accuracy"],
                                  "average_precision": metrics["average_precision"],
                                  "corner_share": {g: summary["groups"][g]["corner_share"]
                                                   for g in ("real", "fake") if g in summary["groups"]}}
     _step("comparison and report panels", start)
-    if compare_main([str(out / "cam_unaugmented"), str(out / "cam_augmented"), "--labels", "unaugmented",
-                     "augmented", "--out", str(out / "comparison")]) != 0:
-        raise ValueError("the comparison step failed; see the message above")
-    runs = [str(out / f"{kind}_{name}") for name in SETTINGS for kind in ("train", "cam")]
-    if report_main(["--runs", *runs, "--out", str(out / "report")]) != 0:
-        raise ValueError("the report step failed; see the message above")
+    _call(compare_main, [str(out / "cam_unaugmented"), str(out / "cam_augmented"), "--labels", "unaugmented",
+                         "augmented", "--out", str(out / "comparison")])
+    runs = [str(out / f"{kind}_{name}") for name in SETTINGS for kind in ("train", "eval", "cam")]
+    _call(report_main, ["--runs", *runs, "--out", str(out / "report")])
     shutil.copyfile(out / "comparison" / "comparison.png", out.parent / "demo_comparison.png")  # README's picture
     results["seconds"] = round(time.perf_counter() - start, 1)
     write_json(out / "demo_summary.json", results)
     return results
+
+
+def _call(command_main, argv: list[str]) -> None:
+    """Run another command's CLI; its own error line has been printed when it fails."""
+    if command_main(argv) != 0:
+        raise ValueError(f"a demo step failed: {' '.join(argv[:2])} …; see the message above")
 
 
 def _print_results(results: dict, out: str) -> None:
