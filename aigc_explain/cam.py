@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from ._cli import run, setup_logging
+from ._cli import add_explain_arguments, default_out, run, setup_logging
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -22,15 +22,7 @@ def _shard(text: str) -> tuple[int, int]:
 
 def _build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="aigc-explain cam", description=__doc__)
-    p.add_argument("--ckpt", required=True, help="detector checkpoint (ours, the report's, CNNDetection's)")
-    p.add_argument("--images", help="flat folder, folder with 0_real/1_fake, or a split root")
-    p.add_argument("--out", help="run folder (default reports/cam/<ckpt-stem>-<images-name>)")
-    p.add_argument("--arch", help="architecture, when the checkpoint does not say and keys do not tell")
-    p.add_argument("--method", default="gradcam", help="gradcam (default), gradcam++, hirescam, xgradcam, layercam, "
-                                                      "eigencam, eigengradcam, scorecam, ablationcam, fullgrad, …")
-    p.add_argument("--target", default="fake", choices=("fake", "real", "predicted"),
-                   help="explain the logit (fake), its negation (real) or each image's predicted class")
-    p.add_argument("--layer", default="auto", help="auto or a dotted module name of the backbone (see --list-layers)")
+    add_explain_arguments(p, "cam", images_required=False)
     p.add_argument("--list-layers", action="store_true", help="print candidate layers with their map size and exit")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--limit", type=int, help="explain at most N images (balanced between classes)")
@@ -38,16 +30,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overlays", type=int, default=4, help="overlay images per class and kind (0: none)")
     p.add_argument("--corner-frac", type=float, default=0.25)
     p.add_argument("--center-frac", type=float, default=0.5)
-    p.add_argument("--device", default="auto")
     p.add_argument("--workers", type=int, default=0)
-    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("-v", "--verbose", action="store_true")
     return p
-
-
-def default_out(ckpt: str, images: str) -> Path:
-    return Path("reports") / "cam" / f"{Path(ckpt).stem}-{Path(images).resolve().name}"
 
 
 def _build_merge_parser() -> argparse.ArgumentParser:
@@ -116,7 +101,7 @@ def _run(args: argparse.Namespace) -> None:
     if world > 1 and args.shard is None:
         _run_distributed(args, detector, settings)
         return
-    out = prepare_run_dir(args.out or default_out(args.ckpt, args.images), overwrite=args.overwrite)
+    out = prepare_run_dir(args.out or default_out("cam", args.ckpt, args.images), overwrite=args.overwrite)
     result = explain_folder(detector, args.images, settings, device=resolve_device(args.device),
                             workers=args.workers, progress=not args.no_progress)
     extra = _extra(args, detector)
@@ -144,7 +129,7 @@ def _run_distributed(args: argparse.Namespace, detector, settings) -> None:
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     dist.init_process_group("gloo")  # only barriers travel; CAMs run on each rank's own device
     try:
-        out = Path(args.out or default_out(args.ckpt, args.images))
+        out = Path(args.out or default_out("cam", args.ckpt, args.images))
         if rank == 0:
             prepare_run_dir(out, overwrite=args.overwrite)
         dist.barrier()

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ._cli import run, setup_logging
+from ._cli import add_explain_arguments, default_out, run, setup_logging
 
 CSV_COLUMNS = ("map", "baseline", "n", "deletion_auc", "deletion_ci_low", "deletion_ci_high", "insertion_auc",
                "insertion_ci_low", "insertion_ci_high", "road_morf", "road_lerf", "road_combined")
@@ -34,13 +34,7 @@ def _int_list(text: str) -> tuple[int, ...]:
 
 def _build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="aigc-explain faithfulness", description=__doc__)
-    p.add_argument("--ckpt", required=True, help="detector checkpoint (ours, the report's, CNNDetection's)")
-    p.add_argument("--images", required=True, help="flat folder, folder with 0_real/1_fake, or a split root")
-    p.add_argument("--out", help="run folder (default reports/faithfulness/<ckpt-stem>-<images-name>)")
-    p.add_argument("--arch", help="architecture, when the checkpoint does not say and keys do not tell")
-    p.add_argument("--method", default="gradcam", help="CAM method (default gradcam; see aigc-explain cam)")
-    p.add_argument("--layer", default="auto", help="auto or a dotted module name of the backbone")
-    p.add_argument("--target", default="fake", choices=("fake", "real", "predicted"))
+    add_explain_arguments(p, "faithfulness")
     p.add_argument("--steps", type=int, default=20, help="points of each curve beyond the first (fractions k/steps)")
     p.add_argument("--baselines", default="blur,mean,zero", help="what deleted pixels become: blur, mean, zero")
     p.add_argument("--max-images", type=int, default=64, help="images used (balanced between classes)")
@@ -50,14 +44,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--road-images", type=int, default=16, help="ROAD on this many images, evenly spread (0: skip)")
     p.add_argument("--batch-size", type=int, default=32, help="images per forward pass (perturbed images too)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random map, tie-breaking and ROAD noise")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
-    p.add_argument("-v", "--verbose", action="store_true")
     return p
-
-
-def default_out(ckpt: str, images: str) -> Path:
-    return Path("reports") / "faithfulness" / f"{Path(ckpt).stem}-{Path(images).resolve().name}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,7 +83,7 @@ def _run(args: argparse.Namespace) -> None:
 
     baselines = _check(args)
     detector = load_detector(args.ckpt, arch=args.arch).to(resolve_device(args.device))
-    out = prepare_run_dir(args.out or default_out(args.ckpt, args.images), overwrite=args.overwrite)
+    out = prepare_run_dir(args.out or default_out("faithfulness", args.ckpt, args.images), overwrite=args.overwrite)
     result = run_faithfulness(detector, args.images, method=args.method.lower(), layer=args.layer, target=args.target,
                               steps=args.steps, baselines=baselines, max_images=args.max_images,
                               batch_size=args.batch_size, seed=args.seed, road_percentiles=args.road_percentiles,

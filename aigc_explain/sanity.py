@@ -13,34 +13,21 @@ from typing import Any
 
 import numpy as np
 
-from ._cli import run, setup_logging
+from ._cli import add_explain_arguments, default_out, run, setup_logging
 
 MAX_ROWS_PER_MODE = 24  # the examples figure thins longer schedules evenly (first and last step kept)
 
 
 def _build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="aigc-explain sanity", description=__doc__)
-    p.add_argument("--ckpt", required=True, help="detector checkpoint (ours, the report's, CNNDetection's)")
-    p.add_argument("--images", required=True, help="flat folder, folder with 0_real/1_fake, or a split root")
-    p.add_argument("--out", help="run folder (default reports/sanity/<ckpt-stem>-<images-name>)")
-    p.add_argument("--arch", help="architecture, when the checkpoint does not say and keys do not tell")
-    p.add_argument("--method", default="gradcam", help="CAM method (default gradcam; see aigc-explain cam)")
-    p.add_argument("--layer", default="auto", help="auto or a dotted module name of the backbone")
-    p.add_argument("--target", default="fake", choices=("fake", "real", "predicted"))
+    add_explain_arguments(p, "sanity")
     p.add_argument("--max-images", type=int, default=32, help="images used (balanced between classes)")
     p.add_argument("--mode", default="both", choices=("cascading", "independent", "both"),
                    help="cascading: randomise the top k blocks; independent: only block k")
     p.add_argument("--examples", type=int, default=4, help="images shown in sanity_examples.png")
     p.add_argument("--seed", type=int, default=0, help="seed of the re-initialisation")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
-    p.add_argument("-v", "--verbose", action="store_true")
     return p
-
-
-def default_out(ckpt: str, images: str) -> Path:
-    return Path("reports") / "sanity" / f"{Path(ckpt).stem}-{Path(images).resolve().name}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +53,7 @@ def _run(args: argparse.Namespace) -> None:
     if args.max_images < 1 or args.examples < 0:
         raise ValueError("--max-images must be >= 1 and --examples >= 0")
     detector = load_detector(args.ckpt, arch=args.arch).to(resolve_device(args.device))
-    out = prepare_run_dir(args.out or default_out(args.ckpt, args.images), overwrite=args.overwrite)
+    out = prepare_run_dir(args.out or default_out("sanity", args.ckpt, args.images), overwrite=args.overwrite)
     modes = MODES if args.mode == "both" else (args.mode,)
     result = run_sanity(detector, args.images, method=args.method.lower(), layer=args.layer, target=args.target,
                         modes=modes, max_images=args.max_images, n_examples=args.examples, seed=args.seed,

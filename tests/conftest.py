@@ -56,3 +56,14 @@ def tiny_detector():
 
     torch.manual_seed(0)
     return build_detector("test_resnet", image_size=32).eval()
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models gain nothing from threads; one is far steadier on a busy 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -4,7 +4,6 @@ Grad-CAM must lose its similarity, and the sanity CLI."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +17,7 @@ from aigc_explain.randomization import (MODES, SanityStep, load_inputs, paramete
 from conftest import make_dataset
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class TinyCNN(nn.Module):
