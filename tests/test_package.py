@@ -35,3 +35,15 @@ def test_every_command_has_help(command, capsys):
 def test_python_dash_m_entry_point():
     out = subprocess.run([sys.executable, "-m", "aigc_explain.train", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "--experiment" in out.stdout
+
+
+def test_console_script_is_installed():
+    import shutil
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "aigc-explain"
+    script = script if script.exists() else shutil.which("aigc-explain")
+    if script is None:
+        pytest.skip("the package is not installed (pip install -e .)")
+    out = subprocess.run([str(script), "cam", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "--list-layers" in out.stdout
