@@ -97,7 +97,7 @@ class CamResult:
                 "settings": asdict(self.settings), "detector": self.detector_config}
 
 
-def _upsample_positive(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def upsample_positive(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """ReLU of the raw map, upsampled bilinearly (half-pixel centres, like cv2/grad-cam) to input size."""
     t = torch.from_numpy(np.maximum(raw, 0)).unsqueeze(1).double()
     if tuple(t.shape[-2:]) != tuple(size):
@@ -105,7 +105,7 @@ def _upsample_positive(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return t[:, 0].numpy()
 
 
-def _signs_for(target: str, n: int) -> Any:
+def signs_for(target: str, n: int) -> Any:
     return {"fake": torch.ones(n), "real": -torch.ones(n)}.get(target, "predicted")
 
 
@@ -152,9 +152,9 @@ def explain_folder(detector: Detector, folder: str | Path, settings: CamSettings
         if batch.images.numel() == 0:
             continue
         x = batch.images.to(device, non_blocking=True)
-        raw, logit = compute_cams(detector, layer, x, _signs_for(settings.target, len(x)), method=settings.method,
+        raw, logit = compute_cams(detector, layer, x, signs_for(settings.target, len(x)), method=settings.method,
                                   reshape_transform=transform, batch_size=settings.batch_size)
-        up = _upsample_positive(raw, size)
+        up = upsample_positive(raw, size)
         rm = region_masses(up, corner_frac=settings.corner_frac, center_frac=settings.center_frac,
                            border_frac=settings.border_frac)
         labels = batch.labels.numpy().astype(np.int64)

@@ -109,9 +109,9 @@ def _cell(value: Any) -> Any:
 def curves_figure(summary: dict[str, Any]):
     """Mean deletion (top) and insertion (bottom) curves, one panel per baseline image, one line per map
     kind with its mean AUC in the legend. Drawn from faithfulness.json alone."""
-    from .figures import _pyplot
+    from .figures import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     baselines, kinds, fr = summary["baselines"], summary["map_kinds"], np.array(summary["fractions"])
     aucs = {(r["map"], r["baseline"]): r for r in summary["rows"]}
     fig, axes = plt.subplots(2, len(baselines), figsize=(4.2 * len(baselines), 7.0), squeeze=False,

@@ -299,8 +299,8 @@ def _cam_maps(detector: Detector, x: torch.Tensor, method: str, layer: str, targ
               batch_size: int) -> tuple[str, np.ndarray, np.ndarray]:
     """The CAM as grad-cam shows it (ReLU, then bilinear to input size), with the layer name and logits."""
     from .cam_methods import resolve_layer
-    from .explain import _upsample_positive
+    from .explain import upsample_positive
 
     name, _ = resolve_layer(detector.backbone, layer, image_size=detector.image_size)
     raw, logits = layer_cams(detector, name, x, target, method=method, batch_size=batch_size)
-    return name, _upsample_positive(raw, (detector.image_size, detector.image_size)), logits
+    return name, upsample_positive(raw, (detector.image_size, detector.image_size)), logits

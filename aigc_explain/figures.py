@@ -13,7 +13,7 @@ import numpy as np
 CMAP = "jet"  # the colour map grad-cam's overlays use, so our pictures read like theirs
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg", force=False)  # headless; never opens a window
@@ -26,7 +26,7 @@ def save_figure(fig, path: str | Path, *, dpi: int = 120) -> Path:
     """Write ``fig`` as PNG and close it (figures hold memory until closed)."""
     path = Path(path)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return path
 
 
@@ -45,7 +45,7 @@ def heatmap_figure(maps: dict[str, np.ndarray], *, title: str = "", shared_scale
                    regions: dict[str, np.ndarray] | None = None):
     """One panel per named map (e.g. mean CAM per class) with colour bars; one shared scale by default
     so that panels are comparable. ``regions`` draws the corner/centre outlines on each panel."""
-    plt = _pyplot()
+    plt = pyplot()
     names = list(maps)
     if not names:
         raise ValueError("heatmap_figure needs at least one map")
@@ -67,7 +67,7 @@ def heatmap_figure(maps: dict[str, np.ndarray], *, title: str = "", shared_scale
 
 def contact_sheet(tiles: Sequence[np.ndarray], captions: Sequence[str], *, ncols: int = 6, title: str = ""):
     """A grid of overlay tiles with one caption each (path stem, probability, label)."""
-    plt = _pyplot()
+    plt = pyplot()
     if len(tiles) != len(captions):
         raise ValueError(f"{len(tiles)} tiles but {len(captions)} captions")
     n = max(1, len(tiles))

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .figures import CMAP, _pyplot
+from .figures import CMAP, pyplot
 from .regions import region_masks
 
 DIVERGING = "RdBu_r"  # differences: red where A (or the first class) is higher, blue where lower, white at 0
@@ -24,7 +24,7 @@ def curves_figure(histories: dict[str, dict[str, np.ndarray]]):
     """Loss and accuracy per epoch for each training run: train dashed, validation solid."""
     from matplotlib.ticker import MaxNLocator
 
-    plt = _pyplot()
+    plt = pyplot()
     if not histories:
         raise ValueError("curves_figure needs at least one training history")
     fig, axes = plt.subplots(1, 2, figsize=(_SLIDE_W, 4.5))
@@ -46,7 +46,7 @@ def curves_figure(histories: dict[str, dict[str, np.ndarray]]):
 
 def confusion_figure(matrices: dict[str, np.ndarray]):
     """One 2x2 panel per prediction source: colour = share of the true class, text = count and share."""
-    plt = _pyplot()
+    plt = pyplot()
     if not matrices:
         raise ValueError("confusion_figure needs at least one confusion matrix")
     fig, axes = plt.subplots(1, len(matrices), figsize=(4.2 * len(matrices) + 0.8, 4.0), squeeze=False)
@@ -70,7 +70,7 @@ def confusion_figure(matrices: dict[str, np.ndarray]):
 def _curve_figure(sources: dict[str, tuple[np.ndarray, np.ndarray]], kind: str):
     from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 5.6))
     for i, (name, (labels, probs)) in enumerate(sources.items()):
         if kind == "roc":
@@ -119,7 +119,7 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 def table_figure(header: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str = "results"):
     """The results table as a picture for slides (the same cells as ``markdown_table``)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(_SLIDE_W, 0.6 + 0.35 * (len(rows) + 1)))
     ax.axis("off")
     table = ax.table(cellText=[[str(v) for v in r] for r in rows] or [["—"] * len(header)], colLabels=list(header),
@@ -175,7 +175,7 @@ def _share_panel(ax, values: dict[str, np.ndarray], group: dict[str, Any]) -> No
 def mean_cam_figure(maps: dict[str, np.ndarray], regions: dict[str, float], *, title: str = ""):
     """One run's per-class mean CAMs side by side on one colour scale with one colour bar; corner
     squares and centre outlined (``regions``: the run's corner_frac and center_frac)."""
-    plt = _pyplot()
+    plt = pyplot()
     if not maps:
         raise ValueError("mean_cam_figure needs at least one map")
     vmax = max(max(float(np.max(m)) for m in maps.values()), 1e-12)
@@ -214,7 +214,7 @@ def comparison_figure(data: dict[str, Any], comparison: dict[str, Any]):
     """Per class (rows): both runs' mean CAMs on one shared scale, A − B on a diverging scale centred
     at 0, and the per-image corner shares with mean and 95% interval. ``data`` is
     ``comparison.panel_data(...)``, ``comparison`` is ``comparison.compare_runs(...)``."""
-    plt = _pyplot()
+    plt = pyplot()
     la, lb = comparison["labels"]
     groups = [g for g in data["values"] if g in comparison["classes"]]
     groups = [g for g in groups if g != "all"] or groups  # real and fake when the runs are labelled
@@ -232,7 +232,7 @@ def comparison_figure(data: dict[str, Any], comparison: dict[str, Any]):
 def spectrum_1d_figure(spectra: dict[str, dict[str, np.ndarray]]):
     """Mean ± std azimuthal log power spectrum per class; below, each class minus the first one.
     ``spectra[name]`` holds ``freq`` (cycles/pixel), ``mean``, ``std`` and ``n``."""
-    plt = _pyplot()
+    plt = pyplot()
     if not spectra:
         raise ValueError("spectrum_1d_figure needs at least one class")
     names = list(spectra)
@@ -270,7 +270,7 @@ def _freq_extent(shape: tuple[int, int]) -> tuple[float, float, float, float]:
 def spectrum_2d_figure(maps: dict[str, np.ndarray], counts: dict[str, int]):
     """Mean 2-D log power spectrum per class on one scale; plus the second class minus the first
     (diverging, centred at 0) when two classes share a size."""
-    plt = _pyplot()
+    plt = pyplot()
     names = list(maps)
     if not names:
         raise ValueError("spectrum_2d_figure needs at least one class")

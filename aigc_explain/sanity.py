@@ -81,9 +81,9 @@ def _row_label(mode: str, block: str) -> str:
 def curve_figure(summary: dict[str, Any]):
     """Mean similarity (95% bootstrap band) per randomisation step, one line per metric, one panel per
     schedule; x tick labels name the block randomised at that step. Drawn from sanity.json alone."""
-    from .figures import _pyplot
+    from .figures import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     original = summary["steps"][0]
     modes = [m for m in ("cascading", "independent") if any(s["mode"] == m for s in summary["steps"])]
     fig, axes = plt.subplots(1, max(1, len(modes)), squeeze=False, layout="constrained",
@@ -119,9 +119,9 @@ def _thin(indices: list[int]) -> list[int]:
 
 def examples_figure(images: np.ndarray, maps: Sequence[np.ndarray], labels: Sequence[str], modes: Sequence[str]):
     """Top row: the inputs; then one row per step: signed maps / max|map| (red +, blue -)."""
-    from .figures import _pyplot
+    from .figures import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     rows = [i for i, m in enumerate(modes) if m == "original"]
     for mode in ("cascading", "independent"):
         rows += _thin([i for i, m in enumerate(modes) if m == mode])

@@ -73,10 +73,10 @@ def test_cam_run_writes_the_contract(dataset: Path, ckpt: Path, tmp_path: Path):
 
 def test_streaming_mean_equals_direct_mean(dataset: Path, ckpt: Path):
     from aigc_explain.checkpoint import load_detector
-    from aigc_explain.explain import _upsample_positive
+    from aigc_explain.explain import upsample_positive
 
     result = explain_folder(load_detector(ckpt), dataset / "val", CamSettings(batch_size=3))
-    up = _upsample_positive(result.raw_maps, (64, 64))
+    up = upsample_positive(result.raw_maps, (64, 64))
     for group, idx in result.group_indices().items():
         unit = unit_mass(up[idx])
         nonempty = unit.reshape(len(idx), -1).sum(1) > 0
