@@ -246,6 +246,20 @@ class Resize:
         return TF.resize(image, [self.size, self.size], antialias=True)
 
 
+class RandomJPEG:
+    """Re-encode with a random JPEG quality in [low, high] through Pillow's libjpeg (CNNDetection's
+    augmentation; torchvision's own JPEG encoder is deprecated)."""
+
+    def __init__(self, low: int, high: int) -> None:
+        self.low, self.high = int(low), int(high)
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        from .perturb import Perturbation, apply
+
+        quality = int(torch.randint(self.low, self.high + 1, ()).item())
+        return apply(image, Perturbation("jpeg", quality))
+
+
 class ImagePipeline:
     """Per-image uint8 steps, then normalisation. Called on one image it does both; ``make_loader``
     runs the steps per image and normalises each stacked batch once (stacking uint8 moves 4x fewer bytes)."""
@@ -276,7 +290,7 @@ def train_transform(size: int, augment: str = "none", mean: tuple[float, ...] = 
     if augment == "blur-jpeg":
         kernel = 2 * min(9, (size - 1) // 2) + 1  # 3σ at σ=3, but never wider than the image
         steps += [v2.RandomApply([v2.GaussianBlur(kernel, sigma=(1e-3, 3.0))], p=0.5),
-                  v2.RandomApply([v2.JPEG(quality=(30, 100))], p=0.5)]
+                  v2.RandomApply([RandomJPEG(30, 100)], p=0.5)]
     if augment in ("report", "blur-jpeg"):
         steps += [v2.RandomHorizontalFlip(), v2.RandomRotation(10), v2.RandomCrop(size, padding=4)]
     return ImagePipeline(v2.Compose(steps), Normalize255(mean, std))
