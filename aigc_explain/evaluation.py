@@ -47,14 +47,21 @@ class Predictions:
                 for p, y, pr, k in zip(self.paths, self.labels, self.probs, preds)]
 
 
-def autocast(device: torch.device, enabled: bool = True):
-    """bfloat16 autocast on CUDA (no loss scaling needed), nothing on CPU."""
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+AMP_MODES = ("auto", "bf16", "off")
+
+
+def autocast(device: torch.device, amp: str = "auto"):
+    """bfloat16 autocast (no loss scaling needed): ``auto`` = on CUDA only, so CPU runs stay exactly
+    reproducible in fp32; ``bf16`` also on CPU (about 1.7x faster training on CPUs with AMX)."""
+    if amp not in AMP_MODES:
+        raise ValueError(f"--amp {amp!r} is not one of {', '.join(AMP_MODES)}")
+    if amp == "bf16" or (amp == "auto" and device.type == "cuda"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
-def run_inference(model: nn.Module, loader, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, list[int], list[tuple[int, str]]]:
+def run_inference(model: nn.Module, loader, device: torch.device,
+                  amp: str = "auto") -> tuple[torch.Tensor, torch.Tensor, list[int], list[tuple[int, str]]]:
     """Logits, labels and dataset indices of every readable image, plus the failures."""
     model.eval()
     channels_last = device.type == "cuda"
@@ -67,7 +74,7 @@ def run_inference(model: nn.Module, loader, device: torch.device) -> tuple[torch
             x = batch.images.to(device, non_blocking=True)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with autocast(device):
+            with autocast(device, amp):
                 out = model(x)
             logits.append(out.float().reshape(-1))
             labels.append(batch.labels)

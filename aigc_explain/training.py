@@ -25,7 +25,7 @@ from .checkpoint import read_checkpoint, save_checkpoint
 from .distributed import DistEnv
 from .data import (AUGMENTATIONS, EpochSampler, balanced_subset, class_counts, describe_preprocessing, eval_transform,
                    find_samples, make_loader, split_folder, train_transform)
-from .evaluation import autocast, run_inference
+from .evaluation import AMP_MODES, autocast, run_inference
 from .losses import LOSSES, make_loss
 from .models import Detector, build_detector, resolve_device
 from .runs import prepare_run_dir, write_csv, write_manifest, write_skipped
@@ -62,12 +62,15 @@ class TrainConfig:
     seed: int = 0
     workers: int = 0
     device: str = "auto"
+    amp: str = "auto"  # bf16 autocast: auto = CUDA only; bf16 = also on CPU; off
     limit: int | None = None  # at most this many images per split (quick runs)
     experiment: int | None = None
 
     def __post_init__(self) -> None:
         if self.augment not in AUGMENTATIONS:
             raise ValueError(f"--augment {self.augment!r} is not one of {', '.join(AUGMENTATIONS)}")
+        if self.amp not in AMP_MODES:
+            raise ValueError(f"--amp {self.amp!r} is not one of {', '.join(AMP_MODES)}")
         if self.loss not in LOSSES:
             raise ValueError(f"--loss {self.loss!r} is not one of {', '.join(LOSSES)}")
         for name in ("epochs", "batch_size", "image_size"):
@@ -207,7 +210,7 @@ class _Run:
     def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
-        with autocast(self.device):
+        with autocast(self.device, self.cfg.amp):
             logits = self.train_model(x).float().reshape(-1)
         loss = self.loss_fn(logits, y)
         self.opt.zero_grad(set_to_none=True)
@@ -219,7 +222,7 @@ class _Run:
 
     def validate(self) -> tuple[float, float]:
         """Loss and accuracy on the validation set (each rank scores its share; sums are reduced)."""
-        logits, labels, _, failed = run_inference(self.model, self.val_loader, self.device)
+        logits, labels, _, failed = run_inference(self.model, self.val_loader, self.device, self.cfg.amp)
         self.note_failures(self.val_samples[self.env.rank::self.env.world], failed)
         sums = torch.zeros(3, dtype=torch.float64, device=self.device)
         if len(labels):

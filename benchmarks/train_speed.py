@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--device", default="auto")
+    p.add_argument("--amp", default="auto", choices=("auto", "bf16", "off"),
+                   help="our side's autocast (auto: CUDA only; bf16: also on CPU)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         root = _subset_root(args.data, args.images, tmp / "data")
         cfg = TrainConfig(data=str(root), out=str(tmp / "run"), model=args.model, weights="none", image_size=args.size,
-                          batch_size=args.batch_size, workers=args.workers, device=args.device, epochs=2)
+                          batch_size=args.batch_size, workers=args.workers, device=args.device, epochs=2, amp=args.amp)
         run = _Run(cfg, tmp / "run", DistEnv())
         rates = {"report": [], "ours": []}
         for epoch in range(2):
@@ -105,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     best = {k: max(v) for k, v in rates.items()}
     print(f"{args.model} at {args.size}px, {args.images} images, batch {args.batch_size}, workers {args.workers}, "
-          f"threads {torch.get_num_threads()}, device {run.device}")
+          f"threads {torch.get_num_threads()}, device {run.device}, our amp {args.amp}")
     print(f"report loop:         {best['report']:.1f} images/s  (epochs: {', '.join(f'{r:.1f}' for r in rates['report'])})")
     print(f"aigc_explain train:  {best['ours']:.1f} images/s  (epochs: {', '.join(f'{r:.1f}' for r in rates['ours'])})")
     print(f"ratio ours/report: {best['ours'] / best['report']:.2f}x")

@@ -168,3 +168,18 @@ def test_torchrun_two_processes_match_one(dataset: Path, tmp_path: Path):
         assert float(ra["val_loss"]) == pytest.approx(float(rb["val_loss"]), abs=1e-5)
     assert load_detector(tmp_path / "ddp" / "best_model.pth").arch == "test_vit"
     assert json.loads((tmp_path / "ddp" / "manifest.json").read_text())["world_size"] == 2
+
+
+def test_bf16_autocast_option(dataset: Path, tmp_path: Path):
+    """--amp bf16 trains under bfloat16 autocast on CPU too; a wrong value is refused."""
+    from aigc_explain.evaluation import autocast
+
+    with autocast(torch.device("cpu"), "bf16"):
+        assert torch.get_autocast_dtype("cpu") == torch.bfloat16 and torch.is_autocast_enabled("cpu")
+    with autocast(torch.device("cpu"), "auto"):
+        assert not torch.is_autocast_enabled("cpu")
+    result = fit(TrainConfig(data=str(dataset), out=str(tmp_path / "run"), amp="bf16", **{**TINY, "epochs": 1}),
+                 progress=False)
+    assert len(result.history) == 1 and np.isfinite(result.history[0]["train_loss"])
+    with pytest.raises(ValueError, match="--amp 'fp8' is not one of"):
+        TrainConfig(data="d", out="o", amp="fp8")
