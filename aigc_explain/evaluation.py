@@ -137,33 +137,11 @@ class CamMeasures:
 def cam_measures(detector: Detector, samples: list[Sample], settings: CamSettings, *,
                  perturbation: Perturbation | None = None, device: str | torch.device = "cpu",
                  workers: int = 0) -> CamMeasures:
-    """Raw CAMs and corner shares of ``samples`` under ``perturbation``, made like ``explain_folder`` makes
-    them (compute_cams, ReLU + upsample, region_masses); explain_folder takes no transform, hence this loop."""
-    from .cam_methods import compute_cams, reshape_transform_for, resolve_layer
-    from .explain import signs_for, upsample_positive
-    from .regions import region_masses
+    """Raw CAMs and corner shares of ``samples`` under ``perturbation`` (``explain.explain_samples``)."""
+    from .explain import explain_samples
 
-    device = torch.device(device)
-    detector = detector.to(device).eval()
-    size = (detector.image_size, detector.image_size)
-    layer_name, layer = resolve_layer(detector.backbone, settings.layer, image_size=detector.image_size)
-    reshape = reshape_transform_for(detector.backbone, layer_name)
-    transform = with_perturbation(eval_transform(detector.image_size, detector.mean, detector.std), perturbation)
-    paths, raws, shares = [], [], []
-    for batch in make_loader(samples, transform, batch_size=settings.batch_size, workers=workers):
-        if batch.images.numel() == 0:
-            continue
-        x = batch.images.to(device)
-        raw, _ = compute_cams(detector, layer, x, signs_for(settings.target, len(x)), method=settings.method,
-                              reshape_transform=reshape, batch_size=settings.batch_size)
-        masses = region_masses(upsample_positive(raw, size), corner_frac=settings.corner_frac,
-                               center_frac=settings.center_frac, border_frac=settings.border_frac)
-        paths += [samples[i].path for i in batch.indices.tolist()]
-        raws.append(raw)
-        shares.append(masses.corner_share)
-    if not paths:
-        raise ValueError(f"none of the {len(samples)} images could be read for CAMs; see skipped.csv")
-    return CamMeasures(paths, np.concatenate(raws), np.concatenate(shares), layer_name)
+    result = explain_samples(detector, samples, settings, perturbation=perturbation, device=device, workers=workers)
+    return CamMeasures(result.paths, result.raw_maps, result.masses["corner_share"], result.layer_name)
 
 
 # ------------------------------------------------------------------------------ cross-domain tables

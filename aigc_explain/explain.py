@@ -133,21 +133,33 @@ def resolution_warning(map_size: tuple[int, int], corner_frac: float, layer: str
 def explain_folder(detector: Detector, folder: str | Path, settings: CamSettings = CamSettings(), *,
                    device: str | torch.device = "cpu", workers: int = 0, progress: bool = False) -> CamResult:
     """Run CAMs over every image of ``folder`` (flat, class folder or split root)."""
+    samples, positions = select_samples(folder, settings)
+    return explain_samples(detector, samples, settings, positions=positions, device=device, workers=workers,
+                           progress=progress, name=Path(folder).name)
+
+
+def explain_samples(detector: Detector, samples: list[Sample], settings: CamSettings = CamSettings(), *,
+                    positions: list[int] | None = None, perturbation: Any = None, device: str | torch.device = "cpu",
+                    workers: int = 0, progress: bool = False, name: str = "images") -> CamResult:
+    """CAMs of ``samples`` in order; ``perturbation`` (``perturb.Perturbation``) alters each decoded image
+    before the detector's preprocessing (robustness sweeps)."""
     from tqdm import tqdm
 
     from .cam_methods import compute_cams, reshape_transform_for, resolve_layer
+    from .perturb import with_perturbation
 
     device = torch.device(device)
-    samples, positions = select_samples(folder, settings)
+    positions = list(range(len(samples))) if positions is None else positions
     detector = detector.to(device).eval()
     size = (detector.image_size, detector.image_size)
     layer_name, layer = resolve_layer(detector.backbone, settings.layer, image_size=detector.image_size)
     transform = reshape_transform_for(detector.backbone, layer_name)
-    loader = make_loader(samples, eval_transform(detector.image_size, detector.mean, detector.std),
-                         batch_size=settings.batch_size, workers=workers, pin_memory=device.type == "cuda")
+    preprocess = with_perturbation(eval_transform(detector.image_size, detector.mean, detector.std), perturbation)
+    loader = make_loader(samples, preprocess, batch_size=settings.batch_size, workers=workers,
+                         pin_memory=device.type == "cuda")
     accs = {g: MeanMapAccumulator(size) for g in GROUPS}
     kept, raws, logits, masses, skipped = [], [], [], [], []
-    for batch in tqdm(loader, desc=f"{settings.method} {Path(folder).name}", disable=not progress):
+    for batch in tqdm(loader, desc=f"{settings.method} {name}", disable=not progress):
         skipped += [(samples[i].path, why) for i, why in batch.failed]
         if batch.images.numel() == 0:
             continue
@@ -164,7 +176,7 @@ def explain_folder(detector: Detector, folder: str | Path, settings: CamSettings
         logits.append(logit)
         masses.append(rm)
     if not kept:
-        raise ValueError(f"none of the {len(samples)} images under {folder} could be read; see skipped.csv")
+        raise ValueError(f"none of the {len(samples)} images of {name} could be read; see skipped.csv")
     return _result(settings, detector, layer_name, size, samples, positions, kept, raws, logits, masses, accs,
                    skipped)
 

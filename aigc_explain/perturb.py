@@ -145,6 +145,10 @@ def with_perturbation(transform: Any, perturbation: Perturbation | None) -> Any:
         return transform
     from torchvision.transforms import v2
 
+    from .data import ImagePipeline
+
+    if isinstance(transform, ImagePipeline):  # keep the loader's one-normalisation-per-batch path
+        return ImagePipeline(v2.Compose([perturbation, transform.steps]), transform.normalize)
     return v2.Compose([perturbation, transform])
 
 
