@@ -179,10 +179,12 @@ def _fallback_chunk(name: str, cam: pgc.base_cam.BaseCAM, x: torch.Tensor,
 def _check_inputs(x: torch.Tensor, signs: torch.Tensor | Sequence[float] | str, batch_size: int) -> torch.Tensor | None:
     if not isinstance(x, torch.Tensor) or x.ndim != 4 or len(x) == 0:
         raise ValueError(f"x must be a non-empty (B, C, H, W) tensor; got {getattr(x, 'shape', type(x).__name__)}")
-    if isinstance(signs, str):
-        if signs != "predicted":
-            raise ValueError(f"signs={signs!r}: give +1/-1 per image or the string 'predicted'")
-        return None
+    if isinstance(signs, str):  # a target name
+        if signs not in ("fake", "real", "predicted"):
+            raise ValueError(f"signs={signs!r}: give +1/-1 per image or a target: 'fake', 'real', 'predicted'")
+        if signs == "predicted":
+            return None
+        signs = [1.0 if signs == "fake" else -1.0] * len(x)
     s = torch.as_tensor(signs, dtype=torch.float32).detach().reshape(-1).cpu()
     if len(s) != len(x):
         raise ValueError(f"signs has {len(s)} values for {len(x)} images; give one sign per image")
@@ -198,8 +200,8 @@ def compute_cams(model: nn.Module, layer: nn.Module, x: torch.Tensor, signs: tor
                  batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """Raw signed CAMs (B, h, w) at the layer's resolution (fullgrad: input size) and logits (B,).
 
-    `signs`: +1 per image explains "fake" (the logit), -1 "real"; the string "predicted" takes each image's
-    sign from its own logit. `raw` is grad-cam's `get_cam_image` for `method`, before ReLU and scaling. The model runs in eval mode
+    `signs`: +1 per image explains "fake" (the logit), -1 "real"; or a target name for every image:
+    "fake", "real", or "predicted" (each image's sign from its own logit). `raw` is grad-cam's `get_cam_image` for `method`, before ReLU and scaling. The model runs in eval mode
     with frozen parameters (shapleycam: not frozen); modes, requires_grad and .grad are restored after.
     """
     name = _check_method(method)

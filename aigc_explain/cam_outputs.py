@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from .data import read_image
-from .explain import CSV_COLUMNS, MASS_KEYS, CamResult, CamSettings, label_name
+from .explain import CamResult, CamSettings, label_name
 from .figures import contact_sheet, heatmap_figure, overlay, save_figure
-from .regions import MeanMapAccumulator, region_masks
+from .regions import CSV_COLUMNS, MASS_KEYS, MeanMapAccumulator, region_masks
 from .runs import write_csv, write_json, write_skipped
 
 log = logging.getLogger(__name__)

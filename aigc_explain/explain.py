@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from .data import LABEL_NAMES, Sample, balanced_subset, eval_transform, find_samples, make_loader
 from .models import Detector
-from .regions import CSV_COLUMNS, MASS_KEYS, MeanMapAccumulator, region_masses  # noqa: F401 (re-exported)
+from .regions import MASS_KEYS, MeanMapAccumulator, region_masses
 from .stats import summarize
 
 log = logging.getLogger(__name__)
@@ -97,16 +97,17 @@ class CamResult:
                 "settings": asdict(self.settings), "detector": self.detector_config}
 
 
-def upsample_positive(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """ReLU of the raw map, upsampled bilinearly (half-pixel centres, like cv2/grad-cam) to input size."""
-    t = torch.from_numpy(np.maximum(raw, 0)).unsqueeze(1).double()
+def upsample(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(N, h, w) maps upsampled bilinearly (half-pixel centres, like cv2/grad-cam) to ``size``, in float64."""
+    t = torch.from_numpy(np.asarray(raw)).unsqueeze(1).double()
     if tuple(t.shape[-2:]) != tuple(size):
-        t = F.interpolate(t, size=size, mode="bilinear", align_corners=False)
+        t = F.interpolate(t, size=tuple(size), mode="bilinear", align_corners=False)
     return t[:, 0].numpy()
 
 
-def signs_for(target: str, n: int) -> Any:
-    return {"fake": torch.ones(n), "real": -torch.ones(n)}.get(target, "predicted")
+def upsample_positive(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """ReLU of the raw map, upsampled to input size: what region masses and mean maps are made of."""
+    return upsample(np.maximum(raw, 0), size)
 
 
 def select_samples(folder: str | Path, settings: CamSettings) -> tuple[list[Sample], list[int]]:
@@ -164,7 +165,7 @@ def explain_samples(detector: Detector, samples: list[Sample], settings: CamSett
         if batch.images.numel() == 0:
             continue
         x = batch.images.to(device, non_blocking=True)
-        raw, logit = compute_cams(detector, layer, x, signs_for(settings.target, len(x)), method=settings.method,
+        raw, logit = compute_cams(detector, layer, x, settings.target, method=settings.method,
                                   reshape_transform=transform, batch_size=settings.batch_size)
         up = upsample_positive(raw, size)
         rm = region_masses(up, corner_frac=settings.corner_frac, center_frac=settings.center_frac,

@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .data import Sample, balanced_subset, eval_transform, find_samples, make_loader
@@ -262,8 +261,6 @@ def layer_cams(detector: Detector, layer: str, x: torch.Tensor, signs: torch.Ten
     explained at the same place; ``signs`` may be a target name. A 1x1 map is refused (constant)."""
     from .cam_methods import compute_cams, reshape_transform_for, resolve_layer
 
-    if isinstance(signs, str) and signs != "predicted":
-        signs = signs_for(signs, np.zeros(len(x)))
     _, module = resolve_layer(detector.backbone, layer, image_size=detector.image_size)
     raw, logits = compute_cams(detector, module, x, signs, method=method, batch_size=batch_size,
                                reshape_transform=reshape_transform_for(detector.backbone, layer))
@@ -274,11 +271,10 @@ def layer_cams(detector: Detector, layer: str, x: torch.Tensor, signs: torch.Ten
 
 
 def upsample_signed(raw: np.ndarray, size: int) -> np.ndarray:
-    """Bilinear (half-pixel centres, like grad-cam) to size x size, keeping the sign (no ReLU)."""
-    t = torch.from_numpy(raw).unsqueeze(1).double()
-    if tuple(raw.shape[1:]) != (size, size):
-        t = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)
-    return t[:, 0].numpy()
+    """Bilinear to size x size, keeping the sign (no ReLU): the maps the similarities compare."""
+    from .explain import upsample
+
+    return upsample(raw, (size, size))
 
 
 def run_sanity(detector: Detector, images: Any, *, method: str = "gradcam", layer: str = "auto",

@@ -196,7 +196,7 @@ def write_cross_domain(out: str | Path, result: CrossDomain, *, meta: dict | Non
         "checkpoint_paths": result.checkpoint_paths, "data_paths": result.data_paths,
         "cell_folders": [[f"{r}__{d}" for d in result.data] for r in result.checkpoints],
         "matrix": matrices, "cells": rows})
-    text = [f"Rows: checkpoints (train domain); columns: test data. Cell metrics in `<row>__<column>/`.\n"]
+    text = ["Rows: checkpoints (train domain); columns: test data. Cell metrics in `<row>__<column>/`.\n"]
     for metric in MATRIX_METRICS:
         text += [f"\n### {metric}\n\n", markdown_table(["checkpoint \\ data", *result.data],
                                                        [[r, *vals] for r, vals in zip(result.checkpoints, matrices[metric])])]

@@ -27,7 +27,7 @@ from .data import (AUGMENTATIONS, EpochSampler, balanced_subset, class_counts, d
                    find_samples, make_loader, split_folder, train_transform)
 from .evaluation import AMP_MODES, autocast, run_inference
 from .losses import LOSSES, make_loss
-from .models import Detector, build_detector, resolve_device
+from .models import build_detector, resolve_device
 from .runs import prepare_run_dir, write_csv, write_manifest, write_skipped
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,6 @@ class _Run:
         root = Path(cfg.data)
         self.train_samples = balanced_subset(find_samples(split_folder(root, "train"), require_labels=True), cfg.limit)
         self.val_samples = balanced_subset(find_samples(split_folder(root, "val"), require_labels=True), cfg.limit)
-        self.n_val = len(self.val_samples)
         self.detector = build_detector(cfg.model, weights=cfg.weights, image_size=cfg.image_size)
         self.model = self.detector.to(self.device)
         if self.device.type == "cuda":
