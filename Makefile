@@ -25,7 +25,7 @@ test: weights
 	$(BIN)/python -m pytest -q
 
 demo: weights
-	$(BIN)/python -m aigc_explain.demo --out reports/demo
+	$(BIN)/python -m aigc_explain.demo --out reports/demo --overwrite
 
 benchmarks: weights
 	$(BIN)/python benchmarks/cam_speed.py

@@ -9,7 +9,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError)
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
+               PermissionError)
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -18,11 +19,17 @@ def setup_logging(verbose: bool = False) -> None:
 
 
 def run(command: str, body: Callable[[], object]) -> int:
-    """Run ``body``; user errors print ``<command>: error: <message>`` and return 2."""
+    """Run ``body``; user errors and OS errors (disk full, read-only, permission) print
+    ``<command>: error: <message>`` on one line and return 2."""
     try:
         body()
     except USER_ERRORS as exc:
         print(f"{command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a full disk, a read-only or unwritable --out: the user's to fix, one line
+        from .runs import describe_os_error
+
+        print(f"{command}: error: {describe_os_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{command}: interrupted", file=sys.stderr)

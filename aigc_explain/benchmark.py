@@ -174,14 +174,13 @@ def _train(cfg: PlantedConfig, out: Path, progress: bool) -> Any:
                progress=progress)
 
 
-def run_planted(cfg: PlantedConfig, *, overwrite: bool = False, progress: bool = False) -> PlantedReport:
-    """Build the planted dataset in OUT/data, train into OUT/train, measure every method × layer."""
+def run_planted(cfg: PlantedConfig, out: Path, *, progress: bool = False) -> PlantedReport:
+    """Build the planted dataset in OUT/data, train into OUT/train, measure every method × layer
+    (``out``: the open run folder)."""
     from .checkpoint import load_detector
     from .planted import build_planted_dataset, known_answer
-    from .runs import prepare_run_dir
 
     layers = check_request(cfg)
-    out = prepare_run_dir(cfg.out, overwrite=overwrite)
     start = time.perf_counter()
     dataset = build_planted_dataset(out / "data", region=cfg.region, n_train=cfg.n_train, n_val=cfg.n_val,
                                     size=cfg.image_size, seed=cfg.seed, strength=cfg.strength,
@@ -230,7 +229,7 @@ def markdown_table(rows: list[BenchmarkRow]) -> str:
 def write_report(report: PlantedReport, out: Path) -> None:
     """``planted.csv``, ``planted.md``, ``planted.json`` and ``manifest.json`` in the run folder."""
     from .data import describe_preprocessing
-    from .runs import sha256_file, write_csv, write_json, write_manifest
+    from .runs import sha256_file, write_csv, write_json, write_manifest, write_text
 
     cfg = report.config
     write_csv(out / "planted.csv", CSV_COLUMNS, [r.csv_row() for r in report.rows])
@@ -238,8 +237,7 @@ def write_report(report: PlantedReport, out: Path) -> None:
             f"Expected: {report.expected} ({CRITERION}). Detector val accuracy {report.best_val_acc:.3f}; "
             f"{cfg.n_val} validation fakes explained (target fake).\n\n")
     notes = "".join(f"\n- {w}" for w in report.warnings)
-    (out / "planted.md").write_text(head + markdown_table(report.rows) + (f"\nWarnings:{notes}\n" if notes else ""),
-                                    encoding="utf-8")
+    write_text(out / "planted.md", head + markdown_table(report.rows) + (f"\nWarnings:{notes}\n" if notes else ""))
     write_json(out / "planted.json", report.to_dict())
     ckpt = out / "train" / "best_model.pth"
     det = report.detector
@@ -305,8 +303,12 @@ def _run_planted(args: argparse.Namespace) -> None:
         for name, (h, w) in list_layers(build_detector(cfg.model, image_size=cfg.image_size).backbone, cfg.image_size):
             print(f"{name}\t{h}x{w}")
         return
-    report = run_planted(cfg, overwrite=args.overwrite, progress=not args.no_progress)
-    write_report(report, Path(cfg.out))
+    from .runs import run_folder
+
+    check_request(cfg)
+    with run_folder(cfg.out, command="benchmark planted", overwrite=args.overwrite) as run:
+        report = run_planted(cfg, run.path, progress=not args.no_progress)
+        write_report(report, run.path)
     print(markdown_table(report.rows), end="")
     print(f"expected {report.expected}: {sum(r.passes for r in report.rows)}/{len(report.rows)} rows pass; "
           f"detector val accuracy {report.best_val_acc:.3f}; results in {cfg.out}")

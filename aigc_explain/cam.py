@@ -57,22 +57,30 @@ def main(argv: list[str] | None = None) -> int:
     return run("cam", lambda: _run(args))
 
 
-def merge_runs(runs: list[str], out: str, *, overlays: int = 4, overwrite: bool = False) -> Path:
+def merge_runs(runs: list[str], out: str, *, overwrite: bool = False, overlays: int = 4) -> Path:
     """``cam merge``: shards -> one run folder equal to a single run over all their images."""
-    from .cam_outputs import load_result, merge_results, save_result
-    from .runs import prepare_run_dir, write_manifest
+    from .runs import run_folder
 
-    summaries = [json.loads((Path(r) / "summary.json").read_text()) if (Path(r) / "summary.json").is_file() else {}
-                 for r in runs]
-    shas = {s.get("checkpoint_sha256") for s in summaries}
-    if len(shas) > 1:
-        raise ValueError("the runs were made with different checkpoints; only shards of one run merge")
-    merged = merge_results([load_result(r) for r in runs], summaries)
-    folder = prepare_run_dir(out, overwrite=overwrite)
+    for r in runs:
+        if not Path(r).is_dir():
+            raise FileNotFoundError(f"shard run folder {r} does not exist")
+    with run_folder(out, command="cam merge", overwrite=overwrite, inputs=runs) as run:
+        merge_into(runs, run.path, overlays=overlays)
+    return run.path
+
+
+def merge_into(runs: list[str], folder: Path, *, overlays: int = 4) -> None:
+    """Write the merge of the shard folders ``runs`` into the open run folder ``folder``."""
+    from .cam_outputs import load_result, merge_results, save_result
+    from .runs import write_manifest
+
+    results = [load_result(r) for r in runs]  # refuses incomplete or damaged shards
+    summaries = [json.loads((Path(r) / "summary.json").read_text()) for r in runs]
+    merged = merge_results(results, summaries)
     extra = {k: summaries[0][k] for k in ("preprocessing", "checkpoint_sha256", "versions") if k in summaries[0]}
     save_result(merged, folder, overlays=overlays, extra_summary=extra)
-    write_manifest(folder, command="cam merge", arguments={"runs": runs, "out": out}, merged_from=runs, **extra)
-    return folder
+    write_manifest(folder, command="cam merge", arguments={"runs": runs, "out": str(folder)}, merged_from=runs,
+                   **extra)
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -81,10 +89,12 @@ def _run(args: argparse.Namespace) -> None:
     from .checkpoint import load_detector
     from .explain import CamSettings, explain_folder
     from .models import resolve_device
-    from .runs import prepare_run_dir, write_manifest
+    from .runs import run_folder, write_manifest
 
     if args.method.lower() not in method_names():
         raise ValueError(f"--method {args.method!r} is unknown; use one of: {', '.join(method_names())}")
+    if args.overlays < 0:
+        raise ValueError(f"--overlays must be >= 0, got {args.overlays}")
     detector = load_detector(args.ckpt, arch=args.arch)
     if args.list_layers:
         for name, (h, w) in list_layers(detector.backbone, detector.image_size):
@@ -101,13 +111,14 @@ def _run(args: argparse.Namespace) -> None:
     if world > 1 and args.shard is None:
         _run_distributed(args, detector, settings)
         return
-    out = prepare_run_dir(args.out or default_out("cam", args.ckpt, args.images), overwrite=args.overwrite)
-    result = explain_folder(detector, args.images, settings, device=resolve_device(args.device),
-                            workers=args.workers, progress=not args.no_progress)
-    extra = _extra(args, detector)
-    summary = save_result(result, out, overlays=args.overlays, extra_summary=extra)
-    write_manifest(out, command="cam", arguments=vars(args), checkpoint_sha256=extra["checkpoint_sha256"],
-                   detector=detector.config(), preprocessing=extra["preprocessing"])
+    out = args.out or default_out("cam", args.ckpt, args.images)
+    with run_folder(out, command="cam", overwrite=args.overwrite, inputs=[args.ckpt, args.images]) as run:
+        result = explain_folder(detector, args.images, settings, device=resolve_device(args.device),
+                                workers=args.workers, progress=not args.no_progress)
+        extra = _extra(args, detector)
+        summary = save_result(result, run.path, overlays=args.overlays, extra_summary=extra)
+        write_manifest(run.path, command="cam", arguments=vars(args), checkpoint_sha256=extra["checkpoint_sha256"],
+                       detector=detector.config(), preprocessing=extra["preprocessing"])
     brief = {g: {"n": v["n"], "n_empty": v["n_empty"], "corner_share": v["corner_share"]}
              for g, v in summary["groups"].items()}
     print(json.dumps({"out": str(out), "layer": result.layer_name, "map_size": list(result.map_size),
@@ -115,7 +126,7 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def _run_distributed(args: argparse.Namespace, detector, settings) -> None:
-    """Under torchrun: rank r explains shard r+1/N into OUT/shards/, rank 0 then merges into OUT."""
+    """Under torchrun: rank r explains shard r+1/N into OUT/shards/, rank 0 then merges them into OUT."""
     import dataclasses
 
     import torch
@@ -124,31 +135,32 @@ def _run_distributed(args: argparse.Namespace, detector, settings) -> None:
     from .cam_outputs import save_result
     from .explain import explain_folder
     from .models import resolve_device
-    from .runs import prepare_run_dir
+    from .runs import mark_complete, open_run, prepare_run_dir
 
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     dist.init_process_group("gloo")  # only barriers travel; CAMs run on each rank's own device
+    out = Path(args.out or default_out("cam", args.ckpt, args.images))
+    run = None
     try:
-        out = Path(args.out or default_out("cam", args.ckpt, args.images))
         if rank == 0:
-            prepare_run_dir(out, overwrite=args.overwrite)
+            run = open_run(out, command="cam", overwrite=args.overwrite, inputs=[args.ckpt, args.images])
         dist.barrier()
-        shard = out / "shards" / f"shard-{rank + 1}-of-{world}"
-        shard.mkdir(parents=True)
+        shard = prepare_run_dir(out / "shards" / f"shard-{rank + 1}-of-{world}", command="cam")
         device = resolve_device(args.device)
         if device.type == "cuda":
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         result = explain_folder(detector, args.images, dataclasses.replace(settings, shard=(rank + 1, world)),
                                 device=device, workers=args.workers, progress=False)
         save_result(result, shard, overlays=0, extra_summary=_extra(args, detector))
+        mark_complete(shard, "cam")
         dist.barrier()
         if rank == 0:
-            shards = sorted(str(p) for p in (out / "shards").iterdir())
-            tmp = out / "merged"
-            merge_runs(shards, str(tmp), overlays=args.overlays)
-            for f in tmp.iterdir():
-                f.rename(out / f.name)
-            tmp.rmdir()
+            merge_into(sorted(str(p) for p in (out / "shards").iterdir()), out, overlays=args.overlays)
+            run.complete()
+    except BaseException as exc:
+        if run is not None:
+            run.abort(exc)
+        raise
     finally:
         dist.destroy_process_group()
 

@@ -7,8 +7,10 @@ Files: ``per_image.csv``, ``cams.npz`` (raw signed maps at the layer's resolutio
 
 from __future__ import annotations
 
+import io
 import logging
 import math
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from .data import read_image
 from .explain import CamResult, CamSettings, label_name
 from .figures import contact_sheet, heatmap_figure, overlay, save_figure
 from .regions import CSV_COLUMNS, MASS_KEYS, MeanMapAccumulator, region_masks
-from .runs import write_csv, write_json, write_skipped
+from .runs import atomic_write_bytes, check_complete, open_text, save_npy, save_npz, write_csv, write_json, write_skipped
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +40,18 @@ def save_result(result: CamResult, out: str | Path, *, overlays: int = 4, extra_
     """Write every output file into ``out`` (an existing, empty run folder); returns the summary."""
     out = Path(out)
     write_csv(out / "per_image.csv", CSV_COLUMNS, per_image_rows(result))
-    np.savez_compressed(out / "cams.npz", paths=np.array(result.paths), index=result.indices, maps=result.raw_maps,
-                        prob_fake=result.prob_fake, labels=result.labels, input_size=np.array(result.input_size),
-                        layer=np.array(result.layer_name), method=np.array(result.settings.method))
+    save_npz(out / "cams.npz", compressed=True, paths=np.array(result.paths), index=result.indices,
+             maps=result.raw_maps, prob_fake=result.prob_fake, labels=result.labels,
+             input_size=np.array(result.input_size), layer=np.array(result.layer_name),
+             method=np.array(result.settings.method))
     state = {}
     means = {}
     for group, acc in result.accumulators.items():
         means[group] = acc.mean()
-        np.save(out / f"mean_cam_{group}.npy", means[group])
+        save_npy(out / f"mean_cam_{group}.npy", means[group])
         for key, value in acc.state_dict().items():
             state[f"{group}/{key}"] = value
-    np.savez(out / "aggregates.npz", **state)
+    save_npz(out / "aggregates.npz", **state)
     _mean_figures(result, means, out)
     summary = {**result.summary(), **(extra_summary or {})}
     summary["regions"] = {"corner_frac": result.settings.corner_frac, "center_frac": result.settings.center_frac,
@@ -110,7 +113,9 @@ def _overlays(result: CamResult, out: Path, n: int) -> None:
         cam = scale_like_gradcam(result.raw_maps[i:i + 1], (h, w))[0]
         tile = overlay(pic, cam)
         stem = Path(result.paths[i]).stem
-        Image.fromarray(tile).save(folder / f"{group}_{kind}_{len(tiles):03d}_{stem}.png")
+        buf = io.BytesIO()
+        Image.fromarray(tile).save(buf, format="PNG")
+        atomic_write_bytes(folder / f"{group}_{kind}_{len(tiles):03d}_{stem}.png", buf.getvalue())
         tiles.append(tile)
         captions.append(f"{group}/{kind}: {stem}\np(fake)={result.prob_fake[i]:.3f}")
     if tiles:
@@ -121,39 +126,77 @@ _SAME_IN_EVERY_SHARD = ("method", "target", "layer", "map_size", "input_size", "
 
 
 def load_result(folder: str | Path) -> CamResult:
-    """Rebuild a ``CamResult`` from a run folder (for merging shards or redrawing figures)."""
+    """Rebuild a ``CamResult`` from a complete CAM run folder (for merging shards or redrawing figures)."""
     import csv
     import json
 
     folder = Path(folder)
+    check_complete(folder, what="CAM run folder")
     for name in ("summary.json", "per_image.csv", "cams.npz", "aggregates.npz"):
         if not (folder / name).is_file():
-            raise FileNotFoundError(f"{folder} is not a complete CAM run folder: {name} is missing")
-    summary = json.loads((folder / "summary.json").read_text())
-    rows = list(csv.DictReader(open(folder / "per_image.csv")))
-    cams = np.load(folder / "cams.npz")
-    state = np.load(folder / "aggregates.npz")
-    groups = {key.split("/")[0] for key in state.files}
-    accs = {g: MeanMapAccumulator.from_state({k: state[f"{g}/{k}"] for k in ("sum", "n", "n_empty")}) for g in groups}
-    masses = {k: np.array([float(r[k]) for r in rows]) for k in MASS_KEYS}
+            raise FileNotFoundError(f"{folder} is not a CAM run folder: {name} is missing")
+    try:
+        summary = json.loads((folder / "summary.json").read_text())
+        with open_text(folder / "per_image.csv") as fh:
+            rows = list(csv.DictReader(fh))
+        with np.load(folder / "cams.npz") as cams_file, np.load(folder / "aggregates.npz") as state:
+            cams = {k: cams_file[k] for k in ("index", "labels", "prob_fake", "maps")}
+            groups = {key.split("/")[0] for key in state.files}
+            accs = {g: MeanMapAccumulator.from_state({k: state[f"{g}/{k}"] for k in ("sum", "n", "n_empty")})
+                    for g in groups}
+        skipped = []
+        if (folder / "skipped.csv").is_file():
+            with open_text(folder / "skipped.csv") as fh:
+                skipped = [(r["path"], r["reason"]) for r in csv.DictReader(fh)]
+        masses = {k: np.array([float(r[k]) for r in rows]) for k in MASS_KEYS}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # zip, json, csv damage
+        raise ValueError(f"CAM run folder {folder} is damaged ({type(exc).__name__}: {exc}); run cam again") from None
     masses["cam_empty"] = np.array([r["cam_empty"] == "True" for r in rows])
-    settings = summary["settings"]
+    settings = dict(summary["settings"])
     settings["shard"] = tuple(settings["shard"]) if settings.get("shard") else None
-    skipped = [(r["path"], r["reason"]) for r in csv.DictReader(open(folder / "skipped.csv"))] \
-        if (folder / "skipped.csv").is_file() else []
     return CamResult(CamSettings(**settings), summary["detector"], summary["layer"], tuple(summary["map_size"]),
                      tuple(summary["input_size"]), [r["path"] for r in rows], cams["index"], cams["labels"],
-                     cams["prob_fake"], cams["maps"], masses, accs, skipped, summary.get("warnings", []))
+                     cams["prob_fake"], cams["maps"], masses, accs, skipped, summary.get("warnings", []),
+                     summary.get("selection"))
+
+
+def _check_shards(results: list[CamResult], summaries: list[dict]) -> None:
+    """Shards merge only when they are exactly 1..N of one N, of one image selection, checkpoint and setting."""
+    shards = [r.settings.shard for r in results]
+    if any(s is None for s in shards):
+        raise ValueError("only --shard K/N runs merge: one of the runs was not made with --shard")
+    counts = {n for _, n in shards}
+    if len(counts) > 1:
+        raise ValueError(f"the runs are shards of different splits ({', '.join(f'{k}/{n}' for k, n in shards)}); "
+                         "merge the shards of one --shard K/N split")
+    n = counts.pop()
+    ks = sorted(k for k, _ in shards)
+    if ks != list(range(1, n + 1)):
+        missing = sorted(set(range(1, n + 1)) - set(ks))
+        twice = sorted({k for k in ks if ks.count(k) > 1})
+        what = (f"shard(s) {', '.join(f'{k}/{n}' for k in missing)} missing" if missing else "") + \
+               ("; " if missing and twice else "") + (f"shard(s) {', '.join(f'{k}/{n}' for k in twice)} given twice"
+                                                     if twice else "")
+        raise ValueError(f"cam merge needs every shard 1/{n} … {n}/{n} exactly once: {what}")
+    same = {"image selection": [r.selection for r in results],
+            "checkpoint": [s.get("checkpoint_sha256") for s in summaries],
+            "detector": [r.detector_config for r in results],
+            "settings": [{**r.settings.__dict__, "shard": None} for r in results],
+            **{key: [s.get(key) for s in summaries] for key in _SAME_IN_EVERY_SHARD}}
+    for what, values in same.items():
+        if any(v is None for v in values) and what == "image selection":
+            raise ValueError("a run does not record its image selection (made by an older aigc_explain); "
+                             "run the shards again")
+        if len({json_key(v) for v in values}) > 1:
+            raise ValueError(f"the runs differ in {what}; only the shards of one run (same --images, --limit, "
+                             "--ckpt, method, layer and settings) merge")
 
 
 def merge_results(results: list[CamResult], summaries: list[dict]) -> CamResult:
     """Combine shard runs into the result a single run over all their images gives."""
     if len(results) < 2:
         raise ValueError("merge needs at least two run folders")
-    for key in _SAME_IN_EVERY_SHARD:
-        values = {json_key(s.get(key)) for s in summaries}
-        if len(values) > 1:
-            raise ValueError(f"the runs differ in {key} ({', '.join(sorted(values))}); only shards of one run merge")
+    _check_shards(results, summaries)
     index = np.concatenate([r.indices for r in results])
     if len(np.unique(index)) != len(index):
         raise ValueError("the runs share images (same index twice); pass each shard once")
@@ -173,7 +216,7 @@ def merge_results(results: list[CamResult], summaries: list[dict]) -> CamResult:
     return CamResult(settings, first.detector_config, first.layer_name, first.map_size, first.input_size,
                      [paths[i] for i in order], index[order],
                      cat(lambda r: r.labels), cat(lambda r: r.prob_fake), cat(lambda r: r.raw_maps), masses, accs,
-                     [s for r in results for s in r.skipped], first.warnings)
+                     [s for r in results for s in r.skipped], first.warnings, first.selection)
 
 
 def json_key(value: Any) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,11 @@ def save_checkpoint(path: str | Path, detector: Detector, **state: Any) -> None:
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load any checkpoint file safely (``weights_only=True``) as a dict."""
     path = Path(path)
+    if path.is_dir():
+        inside = sorted(p.name for p in path.glob("*.pth"))[:3]
+        hint = f" (it holds {', '.join(inside)})" if inside else ""
+        raise IsADirectoryError(f"checkpoint {path} is a folder, not a file{hint}; pass the .pth file itself, "
+                                f"e.g. --ckpt {path / (inside[0] if inside else 'best_model.pth')}")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist; check --ckpt")
     try:
@@ -132,16 +138,49 @@ def _fit_state(detector: Detector, state: dict[str, torch.Tensor], path: Path) -
     detector.backbone.load_state_dict(state)
 
 
+MAX_IMAGE_SIZE = 8192
+
+
+def _triple(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and len(value) == 3 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+
+
+def check_own_format(obj: dict[str, Any], path: Path) -> None:
+    """Validate an aigc_explain checkpoint before building anything from it: one line per problem."""
+    bad = f"checkpoint {path} is malformed"
+    version = obj.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ValueError(f"{bad}: format_version is {version!r}, not an integer; re-save it with aigc_explain")
+    if version > FORMAT_VERSION:
+        raise ValueError(f"checkpoint {path} has format version {version}; upgrade aigc_explain to read it")
+    if not isinstance(obj.get("arch"), str) or not obj["arch"]:
+        raise ValueError(f"{bad}: 'arch' is {obj.get('arch')!r}, not a model name; pass --arch or re-save it")
+    size = obj.get("image_size")
+    if not isinstance(size, int) or isinstance(size, bool) or not 16 <= size <= MAX_IMAGE_SIZE:
+        raise ValueError(f"{bad}: image_size is {size!r}; it must be an integer from 16 to {MAX_IMAGE_SIZE}")
+    for key in ("mean", "std"):
+        if not _triple(obj.get(key)):
+            raise ValueError(f"{bad}: {key} is {obj.get(key)!r}; it must be three finite numbers (R, G, B)")
+    if min(obj["std"]) <= 0:
+        raise ValueError(f"{bad}: std {list(obj['std'])} has a value <= 0, which would divide every image by "
+                         f"zero; use the std the detector was trained with (ImageNet: 0.229, 0.224, 0.225)")
+    names = obj.get("class_names", ["real", "fake"])
+    if not isinstance(names, (list, tuple)) or len(names) != 2 or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"{bad}: class_names is {names!r}; it must be two names (real, fake)")
+    state = obj.get("state_dict")
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{bad}: 'state_dict' is missing or does not hold tensors; re-save it with aigc_explain")
+
+
 def load_detector(path: str | Path, *, arch: str | None = None, map_location: str = "cpu") -> Detector:
     """Rebuild a detector from any supported checkpoint file, in eval mode."""
     path = Path(path)
     obj = read_checkpoint(path)
     if obj.get("format") == FORMAT:
-        if obj.get("format_version", 0) > FORMAT_VERSION:
-            raise ValueError(f"checkpoint {path} has format version {obj['format_version']}; "
-                             f"upgrade aigc_explain to read it")
+        check_own_format(obj, path)
         detector = build_detector(arch or obj["arch"], image_size=int(obj["image_size"]))
-        detector.mean, detector.std = tuple(obj["mean"]), tuple(obj["std"])
+        detector.mean, detector.std = tuple(float(v) for v in obj["mean"]), tuple(float(v) for v in obj["std"])
         detector.class_names = tuple(obj.get("class_names", detector.class_names))
         state = obj["state_dict"]
     else:

@@ -39,17 +39,18 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> None:
     from .comparison import headline, write_comparison
     from .run_folders import check_labels, load_cam_runs
-    from .runs import prepare_run_dir, write_manifest
+    from .runs import run_folder, write_manifest
 
     for flag, value in (("--n-perm", args.n_perm), ("--n-boot", args.n_boot)):
         if value < 1:
             raise ValueError(f"{flag} must be >= 1, got {value}")
     labels = check_labels(args.labels, [args.run_a, args.run_b])
     run_a, run_b = load_cam_runs([args.run_a, args.run_b], ["RUN_A", "RUN_B"])
-    out = prepare_run_dir(args.out, overwrite=args.overwrite)
-    result = write_comparison(run_a, run_b, (labels[0], labels[1]), out, n_perm=args.n_perm, n_boot=args.n_boot,
-                              seed=args.seed)
-    write_manifest(out, command="compare", arguments=vars(args))
+    with run_folder(args.out, command="compare", overwrite=args.overwrite, inputs=[args.run_a, args.run_b]) as run:
+        out = run.path
+        result = write_comparison(run_a, run_b, (labels[0], labels[1]), out, n_perm=args.n_perm, n_boot=args.n_boot,
+                                  seed=args.seed)
+        write_manifest(out, command="compare", arguments=vars(args))
     for group in result["classes"]:
         log.info(headline(result, group))
     print(json.dumps({"out": str(out), "labels": labels, "warnings": len(result["warnings"])}))

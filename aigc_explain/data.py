@@ -13,8 +13,10 @@ Evaluation preprocessing is resize to S×S (no centre crop: the corners must sur
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
+import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,10 +43,77 @@ EXPECTED_LAYOUT = "expected <root>/<split>/0_real|1_fake/*.jpg (or real/fake fol
 class Sample:
     path: str
     label: int  # 0 real, 1 fake, -1 unknown
+    problem: str | None = None  # why this entry cannot be read (a dangling link, a link loop): never decoded
 
 
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+class NoReadableImages(ValueError):
+    """No image of a selection could be read; ``skipped`` holds every (path, reason), for skipped.csv."""
+
+    def __init__(self, message: str, skipped: list[tuple[str, str]]) -> None:
+        super().__init__(message)
+        self.skipped = list(skipped)
+
+
+def _walk(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Image files below ``folder`` (links followed) and the entries that cannot be used: dangling image
+    links, and folder links that lead back into a folder already being walked (reported once, not followed)."""
+    files: list[Path] = []
+    problems: list[tuple[Path, str]] = []
+    seen: dict[tuple[int, int], Path] = {}
+
+    def visit(path: Path, ancestors: tuple[tuple[int, int], ...]) -> None:
+        try:
+            entries = sorted(os.scandir(path), key=lambda e: e.name)
+        except OSError as exc:
+            problems.append((path, f"folder cannot be listed: {_describe(exc)}"))
+            return
+        for entry in entries:
+            full = Path(entry.path)
+            try:
+                is_dir = entry.is_dir()  # follows links
+            except OSError as exc:
+                problems.append((full, _broken_link(full) if entry.is_symlink() else f"cannot be read: {_describe(exc)}"))
+                continue
+            if is_dir:
+                st = full.stat()
+                key = (st.st_dev, st.st_ino)
+                if key in ancestors:
+                    problems.append((full, f"symbolic link loop: {full} leads back to {os.path.realpath(full)}; "
+                                           "not followed"))
+                elif key in seen:
+                    log.warning("%s is the folder %s again (a link); its images are listed once", full, seen[key])
+                else:
+                    seen[key] = full
+                    visit(full, ancestors + (key,))
+            elif entry.is_file():
+                if full.suffix.lower() in IMAGE_EXTENSIONS:
+                    files.append(full)
+            elif entry.is_symlink():
+                problem = _broken_link(full)
+                if problem and (full.suffix.lower() in IMAGE_EXTENSIONS or "loop" in problem):
+                    problems.append((full, problem))
+
+    root = folder.stat()
+    seen[(root.st_dev, root.st_ino)] = folder
+    visit(folder, ((root.st_dev, root.st_ino),))
+    return files, problems
+
+
+def _broken_link(path: Path) -> str | None:
+    """Why a symbolic link leads nowhere (a missing target or a loop of links), or None."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f"symbolic link loop: {path} never reaches a file; not followed"
+        return f"dangling symbolic link: its target {os.readlink(path)} does not exist"
+    return None
+
+
+def _images_in(folder: Path, label: int) -> list[Sample]:
+    files, problems = _walk(folder)
+    samples = [Sample(str(p), label) for p in files] + [Sample(str(p), label, why) for p, why in problems]
+    return sorted(samples, key=lambda s: s.path)
 
 
 def _class_dirs(folder: Path) -> dict[int, Path]:
@@ -72,18 +141,19 @@ def find_samples(folder: str | Path, *, require_labels: bool = False) -> list[Sa
         for split in sorted(p for p in root.iterdir() if p.is_dir()):
             for label, cdir in _class_dirs(split).items():
                 nested.setdefault(label, []).append(cdir)
-        samples = [Sample(str(p), label) for label, dirs in sorted(nested.items())
-                   for d in dirs for p in _images_in(d)]
+        samples = [s for label, dirs in sorted(nested.items()) for d in dirs for s in _images_in(d, label)]
         if not nested:
-            own = CLASS_FOLDERS.get(root.name.lower(), -1)
-            samples = [Sample(str(p), own) for p in _images_in(root)]
+            samples = _images_in(root, CLASS_FOLDERS.get(root.name.lower(), -1))
     else:
         if require_labels:
             for label, name in ((0, "0_real"), (1, "1_fake")):
                 if label not in classes:
                     raise FileNotFoundError(f"class folder {root / name} is missing ({EXPECTED_LAYOUT})")
-        samples = [Sample(str(p), label) for label, d in sorted(classes.items()) for p in _images_in(d)]
-    if not samples:
+        samples = [s for label, d in sorted(classes.items()) for s in _images_in(d, label)]
+    for s in samples:
+        if s.problem:
+            log.warning("%s: %s", s.path, s.problem)
+    if not any(s.problem is None for s in samples):
         raise ValueError(f"no images found under {root} ({EXPECTED_LAYOUT}; "
                          f"extensions {', '.join(sorted(IMAGE_EXTENSIONS))})")
     if require_labels and any(s.label < 0 for s in samples):
@@ -115,6 +185,17 @@ def balanced_subset(samples: list[Sample], limit: int | None) -> list[Sample]:
         by_label.setdefault(s.label, []).append(s)
     ranked = sorted(((i, label) for label, group in by_label.items() for i in range(len(group))))
     return [by_label[label][i] for i, label in ranked[:limit]]
+
+
+def one_class_warning(samples: list[Sample], where: str | Path) -> str | None:
+    """A warning when labelled images hold only one class: accuracy is then that class's alone."""
+    labels = {s.label for s in samples if s.label >= 0}
+    if len(labels) != 1:
+        return None
+    have, lack = LABEL_NAMES[labels.pop()], None
+    lack = "fake" if have == "real" else "real"
+    return (f"{where} holds {have} images only (no {lack} image): accuracy is the {have} accuracy alone, not a "
+            f"balanced score, and AP/AUC are undefined")
 
 
 def class_counts(samples: list[Sample]) -> dict[str, int]:
@@ -174,6 +255,9 @@ class ImageDataset(Dataset):
         return len(self.samples)
 
     def _load(self, key: int | tuple[int, int]) -> torch.Tensor:
+        problem = self.samples[key[1] if isinstance(key, tuple) else key].problem
+        if problem:
+            raise OSError(problem)
         if isinstance(key, tuple):
             epoch, index = key
             with torch.random.fork_rng(devices=[]):
@@ -188,7 +272,7 @@ class ImageDataset(Dataset):
             image = self._load(key)
         except (OSError, ValueError, SyntaxError, RuntimeError, Image.DecompressionBombError,
                 Image.DecompressionBombWarning) as exc:  # PIL signals bad files with all of these
-            return None, sample.label, index, _describe(exc)
+            return None, sample.label, index, sample.problem or _describe(exc)
         return image, sample.label, index, ""
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 import time
 
 from ._cli import run, setup_logging
@@ -43,16 +42,22 @@ def _step(message: str, start: float) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> dict:
+    from .runs import run_folder
+
+    with run_folder(args.out, command="demo", overwrite=args.overwrite) as run:
+        return _demo_into(run.path, args)
+
+
+def _demo_into(out, args: argparse.Namespace) -> dict:
     from .cam import main as cam_main
     from .compare import main as compare_main
     from .demo_data import build_demo_dataset
     from .evaluate import main as evaluate_main
     from .report import main as report_main
-    from .runs import prepare_run_dir, write_json
+    from .runs import atomic_write_bytes, write_json
     from .training import TrainConfig, fit
 
     start = time.perf_counter()
-    out = prepare_run_dir(args.out, overwrite=args.overwrite)
     _step("building the demo dataset (photo crops vs. up-convolution autoencoder regenerations)", start)
     info = build_demo_dataset(out / "data", n_train=args.n_train, n_val=args.n_val, size=args.size, seed=args.seed,
                               ae_steps=args.ae_steps)
@@ -78,7 +83,8 @@ def run_demo(args: argparse.Namespace) -> dict:
                          "augmented", "--out", str(out / "comparison")])
     runs = [str(out / f"{kind}_{name}") for name in SETTINGS for kind in ("train", "eval", "cam")]
     _call(report_main, ["--runs", *runs, "--out", str(out / "report")])
-    shutil.copyfile(out / "comparison" / "comparison.png", out.parent / "demo_comparison.png")  # README's picture
+    # the README's picture
+    atomic_write_bytes(out.parent / "demo_comparison.png", (out / "comparison" / "comparison.png").read_bytes())
     results["seconds"] = round(time.perf_counter() - start, 1)
     write_json(out / "demo_summary.json", results)
     return results
@@ -102,8 +108,13 @@ def _print_results(results: dict, out: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     setup_logging()
-    logging.getLogger("aigc_explain").setLevel(logging.WARNING)  # the demo prints its own progress
-    return run("demo", lambda: _print_results(run_demo(args), args.out))
+    package_log = logging.getLogger("aigc_explain")
+    level = package_log.level
+    package_log.setLevel(logging.WARNING)  # the demo prints its own progress
+    try:
+        return run("demo", lambda: _print_results(run_demo(args), args.out))
+    finally:
+        package_log.setLevel(level)
 
 
 if __name__ == "__main__":

@@ -83,13 +83,21 @@ def _run(args: argparse.Namespace) -> None:
 
 def _single(args: argparse.Namespace, device, perturbations: list) -> None:
     from .checkpoint import load_detector
-    from .data import describe_preprocessing
-    from .evaluation import evaluate_folder, write_evaluation
-    from .runs import prepare_run_dir, sha256_file, write_manifest
+    from .runs import run_folder
 
     ckpt, data = args.ckpt[0], args.data[0]
     detector = load_detector(ckpt, arch=args.arch)
-    out = prepare_run_dir(args.out, overwrite=args.overwrite)
+    with run_folder(args.out, command="evaluate", overwrite=args.overwrite, inputs=[ckpt, data]) as run:
+        metrics = _single_into(run.path, args, detector, device, perturbations)
+    print(json.dumps({k: metrics[k] for k in _SUMMARY_KEYS}))
+
+
+def _single_into(out: Path, args: argparse.Namespace, detector, device, perturbations: list) -> dict:
+    from .data import describe_preprocessing
+    from .evaluation import evaluate_folder, write_evaluation
+    from .runs import sha256_file, write_manifest
+
+    ckpt, data = args.ckpt[0], args.data[0]
     options = dict(split=args.split, batch_size=args.batch_size, device=device, workers=args.workers,
                    threshold=args.threshold)
     if perturbations:
@@ -109,16 +117,26 @@ def _single(args: argparse.Namespace, device, perturbations: list) -> None:
     write_manifest(out, command="evaluate", arguments={**vars(args), "ckpt": ckpt, "data": data},
                    checkpoint_sha256=sha256_file(ckpt), detector=detector.config(),
                    preprocessing=describe_preprocessing(detector.image_size, detector.mean, detector.std))
-    print(json.dumps({k: metrics[k] for k in _SUMMARY_KEYS}))
+    return metrics
 
 
 def _cross_domain(args: argparse.Namespace, device) -> None:
-    from .evaluation import check_cross_domain, cross_domain, write_evaluation
-    from .robustness import cross_domain_matrix, write_cross_domain
-    from .runs import prepare_run_dir, sha256_file, write_manifest
+    from .evaluation import check_cross_domain
+    from .robustness import cross_domain_matrix
+    from .runs import run_folder
 
     check_cross_domain(args.ckpt, args.data, ckpt_names=args.names, data_names=args.data_names, split=args.split)
-    out = prepare_run_dir(args.out, overwrite=args.overwrite)
+    with run_folder(args.out, command="evaluate", overwrite=args.overwrite, inputs=[*args.ckpt, *args.data]) as run:
+        result = _cross_domain_into(run.path, args, device)
+    print(json.dumps({"out": str(Path(args.out)), "rows": result.checkpoints, "columns": result.data,
+                      "accuracy": cross_domain_matrix(result, "accuracy")}))
+
+
+def _cross_domain_into(out: Path, args: argparse.Namespace, device):
+    from .evaluation import cross_domain, write_evaluation
+    from .robustness import write_cross_domain
+    from .runs import sha256_file, write_manifest
+
     result = cross_domain(args.ckpt, args.data, ckpt_names=args.names, data_names=args.data_names, arch=args.arch,
                           split=args.split, batch_size=args.batch_size, device=device, workers=args.workers,
                           threshold=args.threshold)
@@ -129,8 +147,7 @@ def _cross_domain(args: argparse.Namespace, device) -> None:
     write_cross_domain(out, result, meta={"split": args.split, "threshold": args.threshold})
     write_manifest(out, command="evaluate", arguments=vars(args),
                    checkpoint_sha256={n: sha256_file(p) for n, p in zip(result.checkpoints, args.ckpt)})
-    print(json.dumps({"out": str(Path(out)), "rows": result.checkpoints, "columns": result.data,
-                      "accuracy": cross_domain_matrix(result, "accuracy")}))
+    return result
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import LABEL_NAMES, Sample, eval_transform, find_samples, make_loader, split_folder
+from .data import (LABEL_NAMES, NoReadableImages, Sample, eval_transform, find_samples, make_loader, one_class_warning,
+                   split_folder)
 from .models import Detector
 from .perturb import Perturbation, with_perturbation
 
@@ -39,7 +40,9 @@ class Predictions:
 
     @property
     def probs(self) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-self.logits.astype(np.float64)))
+        from scipy.special import expit  # stable for saturated logits (no exp overflow)
+
+        return expit(self.logits.astype(np.float64))
 
     def rows(self, threshold: float = 0.5) -> list[tuple]:
         preds = np.where(self.probs >= threshold, 1, 0)
@@ -108,10 +111,14 @@ def evaluate_folder(detector: Detector, data: str | Path, *, split: str = "val",
     preds = predict(detector, samples, batch_size=batch_size, device=device, workers=workers,
                     perturbation=perturbation)
     if len(preds.paths) == 0:
-        raise ValueError(f"none of the {len(samples)} images under {folder} could be read; see skipped.csv")
+        raise NoReadableImages(f"none of the {len(samples)} images under {folder} could be read", preds.skipped)
     metrics = binary_metrics(preds.labels, preds.probs, threshold=threshold, seed=seed)
     metrics["folder"] = str(folder)
     metrics["n_skipped"] = len(preds.skipped)
+    warning = one_class_warning([Sample(p, int(y)) for p, y in zip(preds.paths, preds.labels)], folder)
+    metrics["warnings"] = [warning] if warning else []
+    if warning:
+        log.warning(warning)
     return metrics, preds
 
 

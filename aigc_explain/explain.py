@@ -17,9 +17,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import LABEL_NAMES, Sample, balanced_subset, eval_transform, find_samples, make_loader
+from .data import (LABEL_NAMES, NoReadableImages, Sample, balanced_subset, eval_transform, find_samples, make_loader,
+                   one_class_warning)
 from .models import Detector
-from .regions import MASS_KEYS, MeanMapAccumulator, region_masses
+from .regions import MASS_KEYS, MeanMapAccumulator, check_fractions, region_masses
 from .stats import summarize
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,12 @@ class CamSettings:
             raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
         if self.shard is not None and not (1 <= self.shard[0] <= self.shard[1]):
             raise ValueError(f"--shard {self.shard[0]}/{self.shard[1]} must be K/N with 1 <= K <= N")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"--limit must be >= 1, got {self.limit}")
+        try:
+            check_fractions(self.corner_frac, self.center_frac, self.border_frac)
+        except ValueError as exc:
+            raise ValueError(f"--{str(exc).replace('_', '-', 1)}") from None
 
 
 @dataclass
@@ -68,6 +75,7 @@ class CamResult:
     accumulators: dict[str, MeanMapAccumulator]
     skipped: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    selection: dict[str, Any] | None = None  # which images the whole (unsharded) run selects: shards must agree
 
     @property
     def preds(self) -> np.ndarray:
@@ -94,7 +102,7 @@ class CamResult:
                 "n_skipped": len(self.skipped), "accuracy": accuracy, "method": self.settings.method,
                 "target": self.settings.target, "layer": self.layer_name, "map_size": list(self.map_size),
                 "input_size": list(self.input_size), "warnings": self.warnings,
-                "settings": asdict(self.settings), "detector": self.detector_config}
+                "settings": asdict(self.settings), "detector": self.detector_config, "selection": self.selection}
 
 
 def upsample(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -110,17 +118,21 @@ def upsample_positive(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return upsample(np.maximum(raw, 0), size)
 
 
-def select_samples(folder: str | Path, settings: CamSettings) -> tuple[list[Sample], list[int]]:
+def select_samples(folder: str | Path, settings: CamSettings) -> tuple[list[Sample], list[int], dict[str, Any]]:
     """The images of ``folder`` this run explains (``--limit``, balanced, then ``--shard``: every N-th
-    from the K-th) and their positions in the unsharded selection."""
+    from the K-th), their positions in the unsharded selection, and a record of that whole selection."""
+    import hashlib
+
     samples = balanced_subset(find_samples(folder), settings.limit)
+    digest = hashlib.sha256("\n".join(s.path for s in samples).encode("utf-8", "surrogateescape")).hexdigest()
+    selection = {"images": str(Path(folder).resolve()), "n": len(samples), "paths_sha256": digest}
     positions = list(range(len(samples)))
     if settings.shard:
         k, n = settings.shard
         samples, positions = samples[k - 1::n], positions[k - 1::n]
         if not samples:
             raise ValueError(f"shard {k}/{n} of {folder} holds no image")
-    return samples, positions
+    return samples, positions, selection
 
 
 def resolution_warning(map_size: tuple[int, int], corner_frac: float, layer: str) -> str | None:
@@ -134,9 +146,11 @@ def resolution_warning(map_size: tuple[int, int], corner_frac: float, layer: str
 def explain_folder(detector: Detector, folder: str | Path, settings: CamSettings = CamSettings(), *,
                    device: str | torch.device = "cpu", workers: int = 0, progress: bool = False) -> CamResult:
     """Run CAMs over every image of ``folder`` (flat, class folder or split root)."""
-    samples, positions = select_samples(folder, settings)
-    return explain_samples(detector, samples, settings, positions=positions, device=device, workers=workers,
-                           progress=progress, name=Path(folder).name)
+    samples, positions, selection = select_samples(folder, settings)
+    result = explain_samples(detector, samples, settings, positions=positions, device=device, workers=workers,
+                             progress=progress, name=Path(folder).name)
+    result.selection = selection
+    return result
 
 
 def explain_samples(detector: Detector, samples: list[Sample], settings: CamSettings = CamSettings(), *,
@@ -177,7 +191,7 @@ def explain_samples(detector: Detector, samples: list[Sample], settings: CamSett
         logits.append(logit)
         masses.append(rm)
     if not kept:
-        raise ValueError(f"none of the {len(samples)} images of {name} could be read; see skipped.csv")
+        raise NoReadableImages(f"none of the {len(samples)} images of {name} could be read", skipped)
     return _result(settings, detector, layer_name, size, samples, positions, kept, raws, logits, masses, accs,
                    skipped)
 
@@ -191,17 +205,20 @@ def _accumulate(accs: dict[str, MeanMapAccumulator], up: np.ndarray, labels: np.
 
 def _result(settings, detector, layer_name, size, samples, positions, kept, raws, logits, masses, accs,
             skipped) -> CamResult:
+    from scipy.special import expit  # stable for saturated logits
+
     raw_maps = np.concatenate(raws)
     logit = np.concatenate(logits).astype(np.float64)
     mass = {k: np.concatenate([getattr(m, k) for m in masses]) for k in MASS_KEYS}
     mass["cam_empty"] = np.concatenate([m.empty for m in masses])
     map_size = tuple(int(s) for s in raw_maps.shape[1:])
-    warnings = [w for w in [resolution_warning(map_size, settings.corner_frac, layer_name)] if w]
+    warnings = [w for w in [resolution_warning(map_size, settings.corner_frac, layer_name),
+                            one_class_warning([samples[i] for i in kept], "the images explained")] if w]
     for w in warnings:
         log.warning(w)
     return CamResult(settings, detector.config(), layer_name, map_size, size, [samples[i].path for i in kept],
                      np.array([positions[i] for i in kept], dtype=np.int64),
-                     np.array([samples[i].label for i in kept], dtype=np.int64), 1.0 / (1.0 + np.exp(-logit)),
+                     np.array([samples[i].label for i in kept], dtype=np.int64), expit(logit),
                      raw_maps, mass, {g: a for g, a in accs.items() if a.n + a.n_empty > 0}, skipped, warnings)
 
 

@@ -78,26 +78,28 @@ def _run(args: argparse.Namespace) -> None:
     from .faithfulness_metrics import run_faithfulness
     from .figures import save_figure
     from .models import resolve_device
-    from .runs import (library_versions, prepare_run_dir, sha256_file, write_csv, write_json, write_manifest,
+    from .runs import (library_versions, run_folder, sha256_file, write_csv, write_json, write_manifest,
                        write_skipped)
 
     baselines = _check(args)
     detector = load_detector(args.ckpt, arch=args.arch).to(resolve_device(args.device))
-    out = prepare_run_dir(args.out or default_out("faithfulness", args.ckpt, args.images), overwrite=args.overwrite)
-    result = run_faithfulness(detector, args.images, method=args.method.lower(), layer=args.layer, target=args.target,
-                              steps=args.steps, baselines=baselines, max_images=args.max_images,
-                              batch_size=args.batch_size, seed=args.seed, road_percentiles=args.road_percentiles,
-                              road_images=args.road_images if args.road_percentiles else 0)
-    sha = sha256_file(args.ckpt)
-    prep = describe_preprocessing(detector.image_size, detector.mean, detector.std)
-    summary = {**result.to_dict(), "checkpoint_sha256": sha, "preprocessing": prep, "versions": library_versions()}
-    write_json(out / "faithfulness.json", summary)
-    write_csv(out / "faithfulness.csv", CSV_COLUMNS,
-              [[_cell(row.get(c)) for c in CSV_COLUMNS] for row in summary["rows"]])
-    save_figure(curves_figure(summary), out / "deletion_insertion.png")
-    write_skipped(out, result.skipped)
-    write_manifest(out, command="faithfulness", arguments=vars(args), checkpoint_sha256=sha,
-                   detector=detector.config(), preprocessing=prep)
+    out_path = args.out or default_out("faithfulness", args.ckpt, args.images)
+    with run_folder(out_path, command="faithfulness", overwrite=args.overwrite, inputs=[args.ckpt, args.images]) as run:
+        out = run.path
+        result = run_faithfulness(detector, args.images, method=args.method.lower(), layer=args.layer, target=args.target,
+                                  steps=args.steps, baselines=baselines, max_images=args.max_images,
+                                  batch_size=args.batch_size, seed=args.seed, road_percentiles=args.road_percentiles,
+                                  road_images=args.road_images if args.road_percentiles else 0)
+        sha = sha256_file(args.ckpt)
+        prep = describe_preprocessing(detector.image_size, detector.mean, detector.std)
+        summary = {**result.to_dict(), "checkpoint_sha256": sha, "preprocessing": prep, "versions": library_versions()}
+        write_json(out / "faithfulness.json", summary)
+        write_csv(out / "faithfulness.csv", CSV_COLUMNS,
+                  [[_cell(row.get(c)) for c in CSV_COLUMNS] for row in summary["rows"]])
+        save_figure(curves_figure(summary), out / "deletion_insertion.png")
+        write_skipped(out, result.skipped)
+        write_manifest(out, command="faithfulness", arguments=vars(args), checkpoint_sha256=sha,
+                       detector=detector.config(), preprocessing=prep)
     print(json.dumps({"out": str(out), "layer": result.layer, "beats_all": summary["beats_all"],
                       "verdict": summary["verdict"]}))
 

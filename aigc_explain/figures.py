@@ -23,10 +23,18 @@ def pyplot():
 
 
 def save_figure(fig, path: str | Path, *, dpi: int = 120) -> Path:
-    """Write ``fig`` as PNG and close it (figures hold memory until closed)."""
+    """Write ``fig`` as PNG (atomically) and close it (figures hold memory until closed)."""
+    import io
+
+    from .runs import atomic_write_bytes
+
     path = Path(path)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
-    pyplot().close(fig)
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    finally:
+        pyplot().close(fig)
+    atomic_write_bytes(path, buf.getvalue())
     return path
 
 

@@ -89,7 +89,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """A weights file as a flat state dict (unwrapping ``state_dict``/``model`` and DDP prefixes)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"weights file {path} does not exist; check --weights")
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise FileNotFoundError(f"weights file {path} {what}; check --weights")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # an unsafe pickle or a non-torch file: refuse, never execute it
@@ -114,8 +115,10 @@ def _load_backbone_file(model: nn.Module, path: str | Path) -> None:
     unexpected = [k for k in state if k not in own]
     wrong = [k for k in state if k in own and state[k].shape != own[k].shape]
     if missing or unexpected or wrong:
-        raise ValueError(f"--weights {path} does not fit {type(model).__name__}: missing keys {missing[:4]}, "
-                         f"unexpected keys {unexpected[:4]}, wrong shapes {wrong[:4]}")
+        raise ValueError(f"--weights {path} does not fit {type(model).__name__}: missing keys {missing[:4]}"
+                         f"{' …' if len(missing) > 4 else ''} ({len(missing)} in all), unexpected keys "
+                         f"{unexpected[:4]} ({len(unexpected)}), wrong shapes {wrong[:4]} ({len(wrong)}); "
+                         f"pass weights saved from this architecture")
     model.load_state_dict(state, strict=False)
 
 
@@ -161,10 +164,10 @@ def _timm_backbone(name: str, weights: str, image_size: int) -> nn.Module:
     import timm
 
     kwargs: dict[str, Any] = {"num_classes": 1}
-    if weights not in ("none", "imagenet"):
-        if not Path(weights).is_file():
-            raise FileNotFoundError(f"weights file {weights} does not exist; check --weights")
-        kwargs["pretrained_cfg_overlay"] = {"file": str(weights)}
+    if weights not in ("none", "imagenet"):  # a local file: loaded strictly by us (timm only logs misfits)
+        model = _timm_backbone(name, "none", image_size)
+        _load_backbone_file(model, weights)
+        return model
     pretrained = weights != "none"
     try:
         try:  # transformers need the input size at construction; CNNs do not accept it

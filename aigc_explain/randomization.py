@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import Sample, balanced_subset, eval_transform, find_samples, make_loader
+from .data import NoReadableImages, Sample, balanced_subset, eval_transform, find_samples, make_loader
 from .models import Detector
 from .stats import summarize
 
@@ -74,7 +74,7 @@ def load_inputs(detector: Detector, images: str | Path | Sequence[Sample] | torc
             xs.append(batch.images)
             kept += batch.indices.tolist()
     if not kept:
-        raise ValueError(f"none of the {len(samples)} images could be read; check --images")
+        raise NoReadableImages(f"none of the {len(samples)} images could be read", skipped)
     return Inputs(torch.cat(xs), [samples[i].path for i in kept],
                   np.array([samples[i].label for i in kept]), skipped)
 

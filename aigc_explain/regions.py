@@ -33,6 +33,13 @@ def _check_frac(name: str, value: float, upper: float) -> None:
         raise ValueError(f"{name} must be a number in (0, {upper}], got {value!r}; pass e.g. {name}=0.25")
 
 
+def check_fractions(corner_frac: float = 0.25, center_frac: float = 0.5, border_frac: float = 0.125) -> None:
+    """ValueError unless the region fractions are valid (before any work is done with them)."""
+    _check_frac("corner_frac", corner_frac, 0.5)
+    _check_frac("center_frac", center_frac, 1.0)
+    _check_frac("border_frac", border_frac, 0.5)
+
+
 def region_masks(
     h: int, w: int, *, corner_frac: float = 0.25, center_frac: float = 0.5, border_frac: float = 0.125
 ) -> dict[str, np.ndarray]:
@@ -46,9 +53,7 @@ def region_masks(
     for name, value in (("h", h), ("w", w)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive int (map height/width in pixels), got {value!r}")
-    _check_frac("corner_frac", corner_frac, 0.5)
-    _check_frac("center_frac", center_frac, 1.0)
-    _check_frac("border_frac", border_frac, 0.5)
+    check_fractions(corner_frac, center_frac, border_frac)
     h, w = int(h), int(w)
     kh, kw = _frac_count(corner_frac, h), _frac_count(corner_frac, w)
     ch, cw = _frac_count(center_frac, h), _frac_count(center_frac, w)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -141,8 +140,10 @@ class _Index:
         self.items.append((name, caption))
 
     def copy(self, stem: str, source: Path, caption: str) -> None:
+        from .runs import atomic_write_bytes
+
         name = self._name(stem)
-        shutil.copyfile(source, self.out / name)
+        atomic_write_bytes(self.out / name, source.read_bytes())
         self.items.append((name, caption))
 
 
@@ -230,7 +231,7 @@ def index_markdown(title: str, runs: dict[str, Any], table: str, items: list[tup
 def build_report(runs: dict[str, Any], out: Path, *, n_perm: int = 10000, n_boot: int = 2000) -> dict[str, Any]:
     """Write every figure, ``results.json`` and ``index.md`` into the (empty) folder ``out``."""
     from .report_figures import markdown_table
-    from .runs import write_json
+    from .runs import write_json, write_text
 
     from .run_folders import checkpoint_owners
 
@@ -243,7 +244,7 @@ def build_report(runs: dict[str, Any], out: Path, *, n_perm: int = 10000, n_boot
         _cam_figures(index, label, r)
     notes = _comparisons(index, cams, n_perm=n_perm, n_boot=n_boot) if len(cams) >= 2 else []
     table = markdown_table(RESULT_COLUMNS, [format_row(r) for r in rows])
-    (out / "index.md").write_text(index_markdown(f"Report {out.name}", runs, table, index.items, notes) + "\n")
+    write_text(out / "index.md", index_markdown(f"Report {out.name}", runs, table, index.items, notes) + "\n")
     results = {"rows": rows, "figures": [{"file": f, "caption": c} for f, c in index.items], "notes": notes}
     write_json(out / "results.json", results)
     return results
@@ -257,16 +258,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> None:
     from .run_folders import check_labels, load_run
-    from .runs import prepare_run_dir, write_manifest
+    from .runs import run_folder, write_manifest
 
     for flag, value in (("--n-perm", args.n_perm), ("--n-boot", args.n_boot)):
         if value < 1:
             raise ValueError(f"{flag} must be >= 1, got {value}")
     labels = check_labels(args.labels, args.runs)
     runs = {label: load_run(path) for label, path in zip(labels, args.runs)}
-    out = prepare_run_dir(args.out, overwrite=args.overwrite)
-    results = build_report(runs, out, n_perm=args.n_perm, n_boot=args.n_boot)
-    write_manifest(out, command="report", arguments=vars(args))
+    with run_folder(args.out, command="report", overwrite=args.overwrite, inputs=args.runs) as run:
+        out = run.path
+        results = build_report(runs, out, n_perm=args.n_perm, n_boot=args.n_boot)
+        write_manifest(out, command="report", arguments=vars(args))
     print(json.dumps({"out": str(out), "figures": len(results["figures"]), "index": str(out / "index.md")}))
 
 

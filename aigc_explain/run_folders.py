@@ -93,12 +93,16 @@ Run = CamRun | TrainingRun | EvaluationRun
 
 
 def run_kind(path: str | Path) -> str:
-    """"cam", "training" or "evaluation", told by the files the folder holds."""
+    """"cam", "training" or "evaluation", told by the files the folder holds; the run must be complete and
+    undamaged (``runs.check_complete``)."""
+    from .runs import check_complete
+
     folder = Path(path)
     if not folder.is_dir():
         raise FileNotFoundError(f"run folder {folder} does not exist; pass a folder written by cam, train or evaluate")
     for kind, files in KINDS.items():
         if all((folder / f).is_file() for f in files):
+            check_complete(folder, what=f"{kind} run folder")
             return kind
     expected = "; ".join(f"{' + '.join(files)} ({kind} run)" for kind, files in KINDS.items())
     raise ValueError(f"{folder} is not a run folder: expected {expected}")
@@ -107,13 +111,15 @@ def run_kind(path: str | Path) -> str:
 def read_json(path: str | Path) -> dict[str, Any]:
     try:
         return json.loads(Path(path).read_text())
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path} is not valid JSON ({exc}); re-run the command that wrote it") from None
 
 
 def read_csv_columns(path: str | Path, required: tuple[str, ...]) -> dict[str, list[str]]:
     """Columns of a csv as lists of strings; names the missing columns when the header lacks them."""
-    with open(path, newline="") as fh:
+    from .runs import open_text
+
+    with open_text(path) as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in required if c not in (reader.fieldnames or [])]
         if missing:
@@ -123,7 +129,10 @@ def read_csv_columns(path: str | Path, required: tuple[str, ...]) -> dict[str, l
 
 
 def _floats(values: list[str]) -> np.ndarray:
-    return np.array([float(v) if v not in ("", "None") else np.nan for v in values], dtype=np.float64)
+    try:
+        return np.array([float(v) if v not in ("", "None") else np.nan for v in values], dtype=np.float64)
+    except ValueError as exc:
+        raise ValueError(f"a run file holds a value that is not a number ({exc}); re-run its command") from None
 
 
 def _labels(values: list[str], path: Path, column: str) -> np.ndarray:
@@ -144,7 +153,10 @@ def _manifest(folder: Path) -> dict[str, Any] | None:
 
 
 def load_cam_run(path: str | Path) -> CamRun:
+    from .runs import check_complete
+
     folder = Path(path)
+    check_complete(folder, what="CAM run folder")
     csv_path = folder / "per_image.csv"
     cols = read_csv_columns(csv_path, PREDICTION_COLUMNS + ("cam_empty",) + MASS_KEYS)
     empty = np.array([v == "True" for v in cols["cam_empty"]], dtype=bool)

@@ -1,14 +1,21 @@
-"""Run folders: creation without silent overwrites, manifests, atomic writes, file hashes.
+"""Run folders: a safe life cycle (create, replace, complete, roll back), manifests, atomic writes.
 
-Every command that writes results writes them into one run folder with a ``manifest.json`` that
-records what produced them (schema version, arguments, library versions, checkpoint hash), so a
-folder found months later still says where it came from. Pure standard library: no torch here.
+Every command writes its results into one run folder. The folder carries a record, ``aigc_run.json``,
+written when the run starts (status ``running``) and rewritten last (status ``complete``, with every
+file's size), so a reader can tell a finished run from an interrupted or damaged one. ``--overwrite``
+replaces only a folder that this toolkit wrote, never one that holds the run's own inputs; the old run
+is moved aside first and put back if the new one fails, so an interrupted replacement never leaves the
+user with neither. Every file is written atomically (temporary file + ``os.replace``). Pure standard
+library: no torch here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import hashlib
+import io
 import json
 import logging
 import math
@@ -18,13 +25,18 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 MANIFEST_SCHEMA_VERSION = 1
+RECORD = "aigc_run.json"
+RECORD_FORMAT = "aigc_explain.run"
+RECORD_VERSION = 1
 _VERSIONED = ("aigc_explain", "torch", "torchvision", "timm", "grad-cam", "numpy", "pillow")
+# File names are written losslessly: a name that is not valid UTF-8 keeps its bytes (surrogate escapes).
+TEXT_ERRORS = "surrogateescape"
 
 log = logging.getLogger(__name__)
 
@@ -40,27 +52,9 @@ def library_versions() -> dict[str, str | None]:
     return versions
 
 
-def prepare_run_dir(path: str | Path, *, overwrite: bool = False, flag: str = "--overwrite") -> Path:
-    """Create ``path`` for a new run; refuse a non-empty folder unless ``overwrite``.
-
-    With ``overwrite`` the old contents are removed first, so no stale file from an earlier run
-    can be mistaken for a result of this one.
-    """
-    run = Path(path)
-    if run.exists() and not run.is_dir():
-        raise FileExistsError(f"output path {run} exists and is not a folder; choose another --out")
-    if run.is_dir() and any(run.iterdir()):
-        if not overwrite:
-            raise FileExistsError(
-                f"output folder {run} already holds a run; pass {flag} to replace it or choose another --out"
-            )
-        shutil.rmtree(run)
-    run.mkdir(parents=True, exist_ok=True)
-    return run
-
-
+# ------------------------------------------------------------------------------------------ writing
 def _json_safe(value: Any) -> Any:
-    """NaN/inf become null and paths become strings, so every manifest is strict JSON."""
+    """NaN/inf become null and paths become strings, so every file is strict JSON."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
@@ -75,7 +69,8 @@ def _json_safe(value: Any) -> Any:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder and rename: readers never see half a file."""
+    """Write via a temporary file in the same folder and rename: readers never see half a file, and a
+    failed write (a full disk) leaves the previous file, if any, as it was."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -92,6 +87,10 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
+def write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8", TEXT_ERRORS))
+
+
 def write_json(path: str | Path, obj: Any) -> None:
     text = json.dumps(_json_safe(obj), indent=2, sort_keys=False, allow_nan=False)
     atomic_write_bytes(path, (text + "\n").encode())
@@ -99,14 +98,33 @@ def write_json(path: str | Path, obj: Any) -> None:
 
 def write_csv(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """Atomic CSV write; floats keep full precision so json summaries can be recomputed from it."""
-    import io
-
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
     for row in rows:
         writer.writerow(["nan" if isinstance(v, float) and math.isnan(v) else v for v in row])
-    atomic_write_bytes(path, buf.getvalue().encode())
+    write_text(path, buf.getvalue())
+
+
+def save_npy(path: str | Path, array: Any) -> None:
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.save(buf, array)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def save_npz(path: str | Path, *, compressed: bool = False, **arrays: Any) -> None:
+    import numpy as np
+
+    buf = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def open_text(path: str | Path):
+    """Open a text file this toolkit wrote (UTF-8, undecodable file-name bytes kept as surrogates)."""
+    return open(path, encoding="utf-8", errors=TEXT_ERRORS, newline="")
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -140,3 +158,227 @@ def write_skipped(run_dir: str | Path, skipped: Sequence[tuple[str, str]]) -> Pa
     if unique:
         log.warning("%d file(s) could not be read and were skipped; see %s", len(unique), path)
     return path
+
+
+# ------------------------------------------------------------------------------ run folder records
+def read_record(folder: str | Path) -> dict[str, Any] | None:
+    """The folder's ``aigc_run.json`` as a dict, or None when it has none (or an unreadable one)."""
+    try:
+        record = json.loads((Path(folder) / RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("format") == RECORD_FORMAT else None
+
+
+def _legacy_manifest(folder: Path) -> bool:
+    """A run folder written before records existed: its manifest names this toolkit."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and "command" in manifest and \
+        "aigc_explain" in (manifest.get("versions") or {})
+
+
+def _files(folder: Path) -> dict[str, int]:
+    """Every file below ``folder`` (links not followed) with its size, the record itself left out."""
+    found = {}
+    for root, dirs, names in os.walk(folder):
+        for name in names:
+            full = Path(root) / name
+            rel = full.relative_to(folder).as_posix()
+            if rel != RECORD:
+                found[rel] = full.lstat().st_size
+    return found
+
+
+def _write_record(folder: Path, command: str, status: str, **extra: Any) -> None:
+    write_json(folder / RECORD, {"format": RECORD_FORMAT, "version": RECORD_VERSION, "command": command,
+                                 "status": status, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra})
+
+
+def check_complete(folder: str | Path, *, what: str = "run folder") -> dict[str, Any]:
+    """The record of a finished, undamaged run; otherwise ValueError naming what is wrong and the fix."""
+    folder = Path(folder)
+    record = read_record(folder)
+    if record is None:
+        raise ValueError(f"{what} {folder} has no {RECORD}: it was written by an older aigc_explain or is not "
+                         f"a run folder; run the command that makes it again")
+    if record.get("status") != "complete":
+        raise ValueError(f"{what} {folder} is incomplete (status {record.get('status')!r}: interrupted, failed or "
+                         f"still running); finish it (train --resume) or run its command again with --overwrite")
+    for rel, size in (record.get("files") or {}).items():
+        path = folder / rel
+        try:
+            actual = path.lstat().st_size
+        except OSError:
+            raise ValueError(f"{what} {folder} is damaged: {rel} is missing; run its command again") from None
+        if actual != size:
+            raise ValueError(f"{what} {folder} is damaged: {rel} has {actual} bytes but {size} were written; "
+                             f"run its command again") from None
+    return record
+
+
+# ------------------------------------------------------------------------------ run folder life cycle
+def _within(child: Path, parent: Path) -> bool:
+    return child == parent or parent in child.parents
+
+
+def check_apart(out: str | Path, inputs: Iterable[str | Path | None], *, flag: str = "--out") -> None:
+    """Refuse an output folder that equals, contains or lies inside one of the run's inputs."""
+    target = Path(out).resolve()
+    for given in inputs:
+        if given is None:
+            continue
+        source = Path(given).resolve()
+        if _within(source, target):
+            raise ValueError(f"{flag} {out} holds the input {given}; writing (or replacing) it there would "
+                             f"destroy the input: choose an {flag} outside your data and checkpoints")
+        if source.is_dir() and _within(target, source):
+            raise ValueError(f"{flag} {out} lies inside the input folder {given}; results written there would "
+                             f"mix with the data: choose an {flag} outside it")
+
+
+def replaced_path(target: str | Path) -> Path:
+    """Where a run replaced by ``--overwrite`` waits until its successor completes."""
+    target = Path(target)
+    return target.parent / f".{target.name}.replaced"
+
+
+def _check_replaceable(target: Path, flag: str) -> None:
+    record = read_record(target)
+    if record is None and not _legacy_manifest(target):
+        some = sorted(p.name for p in target.iterdir())[:3]
+        raise ValueError(f"{flag}: output folder {target} holds files aigc_explain did not write "
+                         f"({', '.join(some)}); --overwrite only replaces run folders of aigc_explain: "
+                         f"choose another --out")
+    if record is not None and record.get("status") == "complete":
+        extra = sorted(set(_files(target)) - set(record.get("files") or {}))
+        if extra:
+            raise ValueError(f"{flag}: run folder {target} also holds files the run did not write "
+                             f"({', '.join(extra[:3])}); move them out first or choose another --out")
+
+
+class RunFolder:
+    """A run folder being written. ``complete()`` marks it finished (last); on failure ``abort()`` rolls back:
+    the partial run goes and a run it replaced comes back, unless ``keep_partial`` (a resumable training run)."""
+
+    def __init__(self, path: Path, command: str, *, backup: Path | None = None, created: bool = False) -> None:
+        self.path, self.command, self.backup, self.created = path, command, backup, created
+        self.keep_partial = False
+        self.completed = False
+
+    def complete(self, **info: Any) -> None:
+        _write_record(self.path, self.command, "complete", files=_files(self.path), **info)
+        self.completed = True
+        if self.backup is not None and self.backup.exists():
+            shutil.rmtree(self.backup)
+            self.backup = None
+
+    def abort(self, exc: BaseException | None = None) -> None:
+        reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"[:300]
+        if self.keep_partial:
+            with contextlib.suppress(OSError):
+                _write_record(self.path, self.command, "interrupted" if isinstance(exc, KeyboardInterrupt)
+                              else "failed", error=reason)
+            if self.backup is not None and self.backup.exists():
+                log.warning("the run that %s replaced is kept at %s until this run completes", self.path,
+                            self.backup)
+            return
+        skipped = list(getattr(exc, "skipped", None) or [])
+        shutil.rmtree(self.path, ignore_errors=True)
+        if self.backup is not None and self.backup.exists():
+            os.rename(self.backup, self.path)
+            if skipped and isinstance(exc, ValueError) and exc.args:
+                path, why = skipped[0]
+                exc.args = (f"{exc.args[0]} (first: {path}: {why}); {self.path} still holds the run it held "
+                            f"before",)
+            return
+        if skipped or not self.created:
+            self.path.mkdir(parents=True, exist_ok=True)
+        if skipped:  # the message points to skipped.csv: it must exist
+            with contextlib.suppress(OSError):
+                write_skipped(self.path, skipped)
+                _write_record(self.path, self.command, "failed", error=reason)
+            if isinstance(exc, ValueError) and exc.args:
+                exc.args = (f"{exc.args[0]}; the reasons are in {self.path / 'skipped.csv'}",)
+
+
+def open_run(out: str | Path, *, command: str, overwrite: bool = False, inputs: Iterable[str | Path | None] = (),
+             flag: str = "--overwrite") -> RunFolder:
+    """Start a run in ``out``: a new or empty folder, a failed run of ours, or (``overwrite``) any run folder
+    of ours, which is moved aside and comes back if the new run fails. Checks writability at once."""
+    target = Path(out)
+    check_apart(target, inputs)
+    if target.exists() and not target.is_dir():
+        raise FileExistsError(f"output path {target} exists and is not a folder; choose another --out")
+    backup = replaced_path(target)
+    created = not target.exists()
+    if target.is_dir() and any(target.iterdir()):
+        record = read_record(target)
+        failed = record is not None and record.get("status") == "failed"
+        if not overwrite and not failed:
+            state = "an incomplete run" if record is not None and record.get("status") != "complete" else "a run"
+            raise FileExistsError(f"output folder {target} already holds {state}; pass {flag} to replace it or "
+                                  f"choose another --out")
+        _check_replaceable(target, flag)
+        if backup.exists():
+            if record is not None and record.get("status") == "complete":
+                shutil.rmtree(backup)  # an older replaced run whose successor did complete
+            else:  # the folder holds an unfinished replacement: keep the run it replaced
+                shutil.rmtree(target)
+        if target.exists():
+            if failed:
+                shutil.rmtree(target)
+            else:
+                os.rename(target, backup)
+        created = True
+    target.mkdir(parents=True, exist_ok=True)
+    _write_record(target, command, "running", pid=os.getpid())  # fails here, before any work, if unwritable
+    return RunFolder(target, command, backup=backup if backup.exists() else None, created=created)
+
+
+@contextlib.contextmanager
+def run_folder(out: str | Path, *, command: str, overwrite: bool = False,
+               inputs: Iterable[str | Path | None] = ()) -> Iterator[RunFolder]:
+    """``open_run`` as a context: completed on success, rolled back on any exception (Ctrl-C too)."""
+    run = open_run(out, command=command, overwrite=overwrite, inputs=inputs)
+    try:
+        yield run
+    except BaseException as exc:
+        run.abort(exc)
+        raise
+    if not run.completed:
+        run.complete()
+
+
+def prepare_run_dir(path: str | Path, *, overwrite: bool = False, inputs: Iterable[str | Path | None] = (),
+                    command: str = "run") -> Path:
+    """Create a run folder for code that manages its own life cycle (notebooks, tests); see ``open_run``."""
+    return open_run(path, command=command, overwrite=overwrite, inputs=inputs).path
+
+
+def mark_running(path: str | Path, command: str) -> None:
+    """Mark a run folder as being written again (a resumed training run)."""
+    _write_record(Path(path), command, "running", pid=os.getpid())
+
+
+def mark_complete(path: str | Path, command: str = "run") -> None:
+    """Mark a folder made by ``prepare_run_dir`` complete once everything is written."""
+    RunFolder(Path(path), command).complete()
+
+
+# ------------------------------------------------------------------------------------------ errors
+_OS_HINTS = {errno.ENOSPC: "the disk is full: free space or choose another --out",
+             errno.EDQUOT: "the disk quota is exceeded: free space or choose another --out",
+             errno.EROFS: "the file system is read-only: choose another --out",
+             errno.EACCES: "permission denied: choose a folder you can write to",
+             errno.EPERM: "operation not permitted: choose a folder you can write to"}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an OSError: what failed, on which path, and the fix where one is known."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    hint = _OS_HINTS.get(exc.errno or -1)
+    text = exc.strerror or str(exc)
+    return f"{text}{where}" + (f"; {hint}" if hint else "")

@@ -43,7 +43,7 @@ def _run(args: argparse.Namespace) -> None:
     from .figures import save_figure
     from .models import resolve_device
     from .randomization import MODES, run_sanity
-    from .runs import library_versions, prepare_run_dir, sha256_file, write_json, write_manifest, write_skipped
+    from .runs import library_versions, run_folder, sha256_file, write_json, write_manifest, write_skipped
 
     if args.method.lower() not in method_names():
         raise ValueError(f"--method {args.method!r} is unknown; use one of: {', '.join(method_names())}")
@@ -53,23 +53,25 @@ def _run(args: argparse.Namespace) -> None:
     if args.max_images < 1 or args.examples < 0:
         raise ValueError("--max-images must be >= 1 and --examples >= 0")
     detector = load_detector(args.ckpt, arch=args.arch).to(resolve_device(args.device))
-    out = prepare_run_dir(args.out or default_out("sanity", args.ckpt, args.images), overwrite=args.overwrite)
-    modes = MODES if args.mode == "both" else (args.mode,)
-    result = run_sanity(detector, args.images, method=args.method.lower(), layer=args.layer, target=args.target,
-                        modes=modes, max_images=args.max_images, n_examples=args.examples, seed=args.seed,
-                        batch_size=args.batch_size)
-    sha = sha256_file(args.ckpt)
-    prep = describe_preprocessing(detector.image_size, detector.mean, detector.std)
-    summary = {**result.to_dict(), "checkpoint_sha256": sha, "preprocessing": prep, "versions": library_versions()}
-    write_json(out / "sanity.json", summary)
-    save_figure(curve_figure(summary), out / "sanity_curve.png")
-    if args.examples:
-        labels = [_row_label(s.mode, s.block) for s in result.steps]
-        save_figure(examples_figure(result.example_images, [s.examples for s in result.steps], labels,
-                                    [s.mode for s in result.steps]), out / "sanity_examples.png")
-    write_skipped(out, result.skipped)
-    write_manifest(out, command="sanity", arguments=vars(args), checkpoint_sha256=sha, detector=detector.config(),
-                   preprocessing=prep)
+    out_path = args.out or default_out("sanity", args.ckpt, args.images)
+    with run_folder(out_path, command="sanity", overwrite=args.overwrite, inputs=[args.ckpt, args.images]) as run:
+        out = run.path
+        modes = MODES if args.mode == "both" else (args.mode,)
+        result = run_sanity(detector, args.images, method=args.method.lower(), layer=args.layer, target=args.target,
+                            modes=modes, max_images=args.max_images, n_examples=args.examples, seed=args.seed,
+                            batch_size=args.batch_size)
+        sha = sha256_file(args.ckpt)
+        prep = describe_preprocessing(detector.image_size, detector.mean, detector.std)
+        summary = {**result.to_dict(), "checkpoint_sha256": sha, "preprocessing": prep, "versions": library_versions()}
+        write_json(out / "sanity.json", summary)
+        save_figure(curve_figure(summary), out / "sanity_curve.png")
+        if args.examples:
+            labels = [_row_label(s.mode, s.block) for s in result.steps]
+            save_figure(examples_figure(result.example_images, [s.examples for s in result.steps], labels,
+                                        [s.mode for s in result.steps]), out / "sanity_examples.png")
+        write_skipped(out, result.skipped)
+        write_manifest(out, command="sanity", arguments=vars(args), checkpoint_sha256=sha, detector=detector.config(),
+                       preprocessing=prep)
     print(json.dumps({"out": str(out), "layer": result.layer, "passed": result.passed, "verdict": result.verdict}))
 
 

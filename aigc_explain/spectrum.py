@@ -68,9 +68,11 @@ def class_spectra(samples: list, *, size: int | None = None) -> tuple[dict[str, 
     for sample in sorted(samples, key=lambda s: (s.label < 0, s.label)):
         group = GROUP_NAMES[sample.label]
         try:
+            if sample.problem:
+                raise OSError(sample.problem)
             gray = load_gray(sample.path, size)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-            skipped.append((sample.path, f"{type(exc).__name__}: {exc}"[:200]))
+            skipped.append((sample.path, sample.problem or f"{type(exc).__name__}: {exc}"[:200]))
             continue
         first.setdefault(group, (sample.path, gray.shape))
         if gray.shape != first[group][1]:
@@ -99,7 +101,9 @@ def write_spectra(accs: dict[str, Any], out: Path) -> dict[str, np.ndarray]:
     from .report_figures import spectrum_1d_figure, spectrum_2d_figure
 
     arrays = spectra_arrays(accs)
-    np.savez_compressed(out / "spectra.npz", **arrays)
+    from .runs import save_npz
+
+    save_npz(out / "spectra.npz", compressed=True, **arrays)
     names = [str(c) for c in arrays["classes"]]
     one_d = {c: {"freq": arrays[f"{c}_freq"], "mean": arrays[f"{c}_mean_1d"], "std": arrays[f"{c}_std_1d"],
                  "n": arrays[f"{c}_n"]} for c in names}
@@ -116,25 +120,26 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from .data import balanced_subset, find_samples
-    from .runs import prepare_run_dir, write_json, write_manifest, write_skipped
+    from .data import NoReadableImages, balanced_subset, find_samples
+    from .runs import run_folder, write_json, write_manifest, write_skipped
 
     if args.size is not None and args.size < 2:
         raise ValueError(f"--size must be >= 2 pixels, got {args.size}")
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be >= 1, got {args.limit}")
     samples = balanced_subset(find_samples(args.images), args.limit)
-    accs, skipped = class_spectra(samples, size=args.size)
-    if not accs:
-        raise ValueError(f"none of the {len(samples)} images under {args.images} could be read")
-    out = prepare_run_dir(args.out, overwrite=args.overwrite)
-    write_spectra(accs, out)
-    write_skipped(out, skipped)
-    summary = {"classes": {c: {"n": a.n, "image_size": list(a.shape)} for c, a in accs.items()},
-               "resized_to": args.size, "gray": "ITU-R 601 luma, 0-255", "log": "natural log of |FFT|^2 + 1e-10",
-               "freq": "ring radius / min(H, W), cycles per pixel", "n_skipped": len(skipped)}
-    write_json(out / "summary.json", summary)
-    write_manifest(out, command="spectrum", arguments=vars(args))
+    with run_folder(args.out, command="spectrum", overwrite=args.overwrite, inputs=[args.images]) as run:
+        out = run.path
+        accs, skipped = class_spectra(samples, size=args.size)
+        if not accs:
+            raise NoReadableImages(f"none of the {len(samples)} images under {args.images} could be read", skipped)
+        write_spectra(accs, out)
+        write_skipped(out, skipped)
+        summary = {"classes": {c: {"n": a.n, "image_size": list(a.shape)} for c, a in accs.items()},
+                   "resized_to": args.size, "gray": "ITU-R 601 luma, 0-255", "log": "natural log of |FFT|^2 + 1e-10",
+                   "freq": "ring radius / min(H, W), cycles per pixel", "n_skipped": len(skipped)}
+        write_json(out / "summary.json", summary)
+        write_manifest(out, command="spectrum", arguments=vars(args))
     print(json.dumps({"out": str(out), "classes": {c: a.n for c, a in accs.items()}}))
 
 

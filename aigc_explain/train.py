@@ -38,7 +38,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--amp", choices=("auto", "bf16", "off"),
                    help="bf16 autocast: auto (default) = on CUDA only; bf16 = also on CPU (fast with AMX)")
     p.add_argument("--limit", type=int, help="use at most N images per split (quick runs)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from checkpoint.pth")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from checkpoint.pth with its own settings (--epochs N extends it)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -50,12 +51,25 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose)
 
     def body() -> None:
-        from .training import config_from_experiment, fit
+        from .training import EXPERIMENTS, config_from_experiment, fit, resume_run
 
         options = {k: v for k, v in vars(args).items()
                    if k not in ("experiment", "resume", "overwrite", "no_progress", "verbose")}
-        cfg = config_from_experiment(args.experiment, **options)
-        result = fit(cfg, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
+        if args.resume:
+            if args.overwrite:
+                raise ValueError("--resume continues the run in --out and --overwrite replaces it; pick one")
+            given = {k: v for k, v in options.items() if v is not None}
+            if args.experiment is not None:  # the preset's values count as given, explicit flags over them
+                given = {**EXPERIMENTS.get(args.experiment, {}), "experiment": args.experiment, **given}
+            result = resume_run(args.out, overrides=given, progress=not args.no_progress)
+            if result.finished_already:
+                epochs = len(result.history)
+                print(f"run folder {result.run_dir} already finished its {epochs} epochs; nothing to do "
+                      f"(pass --epochs N > {epochs} to train further)")
+                return
+        else:
+            cfg = config_from_experiment(args.experiment, **options)
+            result = fit(cfg, overwrite=args.overwrite, progress=not args.no_progress)
         print(f"best val accuracy {result.best_val_acc:.4f}; run folder {result.run_dir}")
 
     return run("train", body)

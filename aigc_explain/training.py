@@ -10,6 +10,7 @@ resumed run gives the same weights as an uninterrupted one.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import signal
 import threading
@@ -24,11 +25,11 @@ from torch.utils.data import DistributedSampler
 from .checkpoint import read_checkpoint, save_checkpoint
 from .distributed import DistEnv
 from .data import (AUGMENTATIONS, EpochSampler, balanced_subset, class_counts, describe_preprocessing, eval_transform,
-                   find_samples, make_loader, split_folder, train_transform)
+                   find_samples, make_loader, NoReadableImages, one_class_warning, split_folder, train_transform)
 from .evaluation import AMP_MODES, autocast, run_inference
 from .losses import LOSSES, make_loss
 from .models import build_detector, resolve_device
-from .runs import prepare_run_dir, write_csv, write_manifest, write_skipped
+from .runs import RunFolder, mark_running, open_run, replaced_path, write_csv, write_json, write_manifest, write_skipped
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,15 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "image_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise ValueError(f"--lr must be > 0, got {self.lr}")
+        checks = (("lr", self.lr > 0, "> 0"), ("weight_decay", self.weight_decay >= 0, ">= 0"),
+                  ("patience", self.patience >= 0, ">= 0 (epochs without improvement before the lr drops)"),
+                  ("focal_alpha", 0 < self.focal_alpha <= 1, "in (0, 1] (the report uses 0.7)"),
+                  ("focal_gamma", self.focal_gamma >= 0, ">= 0 (the report uses 1)"),
+                  ("workers", self.workers >= 0, ">= 0"), ("seed", self.seed >= 0, ">= 0"),
+                  ("limit", self.limit is None or self.limit >= 1, ">= 1"))
+        for name, ok, rule in checks:
+            if not ok:
+                raise ValueError(f"--{name.replace('_', '-')} must be {rule}, got {getattr(self, name)}")
 
 
 def config_from_experiment(experiment: int | None, **overrides: Any) -> TrainConfig:
@@ -105,6 +113,7 @@ class TrainResult:
     best_val_acc: float
     history: list[dict[str, float]]
     skipped: list[tuple[str, str]]
+    finished_already: bool = False  # --resume of a run that had trained all its epochs: nothing was done
 
 
 class _Run:
@@ -116,6 +125,12 @@ class _Run:
         root = Path(cfg.data)
         self.train_samples = balanced_subset(find_samples(split_folder(root, "train"), require_labels=True), cfg.limit)
         self.val_samples = balanced_subset(find_samples(split_folder(root, "val"), require_labels=True), cfg.limit)
+        lone = one_class_warning(self.train_samples, split_folder(root, "train"))
+        if lone:
+            raise ValueError(f"{lone}; a detector cannot learn real vs fake from one class: add the other class")
+        self.warnings = [w for w in [one_class_warning(self.val_samples, split_folder(root, "val"))] if w]
+        for w in self.warnings:
+            log.warning(w)
         self.detector = build_detector(cfg.model, weights=cfg.weights, image_size=cfg.image_size)
         self.model = self.detector.to(self.device)
         if self.device.type == "cuda":
@@ -230,70 +245,169 @@ class _Run:
                                  dtype=torch.float64, device=self.device)
         loss_sum, correct, n = self.env.sum(sums).tolist()
         if n == 0:
-            raise ValueError(f"no validation image could be read (see {self.run_dir / 'skipped.csv'})")
+            self.write_skipped()
+            raise NoReadableImages(f"no validation image could be read", sorted(self.skipped.items()))
         return loss_sum / n, correct / n
 
-    def write_tables(self, history: list[dict[str, float]]) -> None:
+    def write_skipped(self) -> None:
         self.skipped = self.env.merge_dicts(self.skipped)
         if self.env.is_main:
-            write_csv(self.run_dir / "history.csv", HISTORY_FIELDS, [[r[k] for k in HISTORY_FIELDS] for r in history])
             write_skipped(self.run_dir, list(self.skipped.items()))
 
+    def write_tables(self, history: list[dict[str, float]]) -> None:
+        if self.env.is_main:
+            write_csv(self.run_dir / "history.csv", HISTORY_FIELDS, [[r[k] for k in HISTORY_FIELDS] for r in history])
+        self.write_skipped()
 
-def _prepare(cfg: TrainConfig, resume: bool, overwrite: bool, env: DistEnv) -> tuple[_Run, TrainState]:
-    run_dir = Path(cfg.out)
-    if resume:
-        ckpt_path = run_dir / "checkpoint.pth"
-        if not ckpt_path.is_file():
-            raise FileNotFoundError(f"--resume needs {ckpt_path}; start a new run without --resume")
-        ckpt = read_checkpoint(ckpt_path)
-        cfg = TrainConfig(**{**ckpt["train_args"], "epochs": cfg.epochs, "workers": cfg.workers,
-                             "device": cfg.device, "weights": "none"})
-        run = _Run(cfg, run_dir, env)
-        state = run.restore(ckpt)
-        log.info("resuming %s at epoch %d, batch %d", run_dir, state.epoch + 1, state.step)
-        return run, state
-    if env.is_main:
-        prepare_run_dir(run_dir, overwrite=overwrite)
-    run = _Run(cfg, run_dir, env)
+
+# Flags a resumed run may change: they do not alter what is computed.
+_FREE_ON_RESUME = frozenset({"out", "workers", "device"})
+
+
+def _same(key: str, stored: Any, given: Any) -> bool:
+    if key == "data":
+        return Path(str(stored)).resolve() == Path(str(given)).resolve()
+    if isinstance(stored, (int, float)) and isinstance(given, (int, float)) and not isinstance(given, bool):
+        return float(stored) == float(given)
+    return stored == given
+
+
+def resumed_config(stored: dict[str, Any], overrides: dict[str, Any], done: int) -> TrainConfig:
+    """The run's own configuration; ``overrides`` (the flags given with --resume) may repeat its values,
+    change workers/device, or raise ``epochs`` to train further. Anything else is refused."""
+    values = dict(stored)
+    for key, given in overrides.items():
+        if given is None or key in _FREE_ON_RESUME or key == "epochs":
+            continue
+        if key not in stored:
+            raise ValueError(f"--resume: the run in {stored.get('out')} does not record {key}; resume without it")
+        if not _same(key, stored[key], given):
+            flag = "--" + key.replace("_", "-")
+            raise ValueError(f"--resume continues the run as it was configured, but {flag} {given} differs from "
+                             f"its {stored[key]}; drop {flag} or start a new run with another --out")
+    for key in ("workers", "device"):
+        if overrides.get(key) is not None:
+            values[key] = overrides[key]
+    epochs = overrides.get("epochs")
+    if epochs is not None:
+        if epochs < done:
+            raise ValueError(f"--epochs {epochs}: the run has already trained {done} epochs; give at least {done}")
+        values["epochs"] = epochs
+    return TrainConfig(**{**values, "weights": "none"})
+
+
+def _open_folder(cfg: TrainConfig, overwrite: bool, env: DistEnv) -> RunFolder | None:
+    if not env.is_main:
+        return None
+    weights = cfg.weights if cfg.weights not in ("none",) and not cfg.weights.startswith("imagenet") else None
+    return open_run(cfg.out, command="train", overwrite=overwrite, inputs=[cfg.data, weights])
+
+
+def _prepare_new(cfg: TrainConfig, overwrite: bool, env: DistEnv) -> tuple[_Run, TrainState, RunFolder | None]:
+    run = _Run(cfg, Path(cfg.out), env)
+    folder = _open_folder(cfg, overwrite, env)
     env.barrier()
     if env.is_main:
-        write_manifest(run_dir, command="train", arguments=asdict(cfg), seed=cfg.seed, world_size=env.world,
+        write_manifest(run.run_dir, command="train", arguments=asdict(cfg), seed=cfg.seed, world_size=env.world,
                        dataset={"train": class_counts(run.train_samples), "val": class_counts(run.val_samples)},
-                       preprocessing=describe_preprocessing(cfg.image_size, run.detector.mean, run.detector.std))
-    return run, TrainState()
+                       preprocessing=describe_preprocessing(cfg.image_size, run.detector.mean, run.detector.std),
+                       warnings=run.warnings)
+    return run, TrainState(), folder
 
 
-def fit(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, progress: bool = True) -> TrainResult:
-    """Train (or resume) a detector; returns the run folder and the per-epoch history.
+def _record_extension(run_dir: Path, old: int, new: int) -> None:
+    """The manifest says how many epochs the run now trains and when that changed."""
+    path = run_dir / "manifest.json"
+    manifest = json.loads(path.read_text()) if path.is_file() else {}
+    manifest.setdefault("arguments", {})["epochs"] = new
+    manifest.setdefault("resumed", []).append({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "epochs_from": old,
+                                               "epochs_to": new})
+    write_json(path, manifest)
 
-    Under ``torchrun`` the same call trains with DistributedDataParallel (``--batch-size`` is per
-    process); only rank 0 writes files.
-    """
+
+def resume_run(out: str | Path, *, overrides: dict[str, Any] | None = None, progress: bool = True) -> TrainResult:
+    """Continue the run in ``out`` exactly where it stopped (see ``resumed_config`` for what may change).
+    A run that already trained all its epochs is left as it is (``TrainResult.finished_already``)."""
     env = DistEnv.from_env()
     try:
-        return _fit(cfg, resume, overwrite, progress and env.is_main, env)
+        return _resume(Path(out), dict(overrides or {}), progress and env.is_main, env)
     finally:
         env.stop()
 
 
-def _fit(cfg: TrainConfig, resume: bool, overwrite: bool, progress: bool, env: DistEnv) -> TrainResult:
+def _resume(run_dir: Path, overrides: dict[str, Any], progress: bool, env: DistEnv) -> TrainResult:
+    ckpt_path = run_dir / "checkpoint.pth"
+    if not ckpt_path.is_file():
+        raise FileNotFoundError(f"--resume needs {ckpt_path}; start a new run without --resume")
+    ckpt = read_checkpoint(ckpt_path)
+    if not isinstance(ckpt.get("train_args"), dict):
+        raise ValueError(f"{ckpt_path} holds no training state; it cannot be resumed")
+    stored = ckpt["train_args"]
+    done = int(ckpt.get("epoch", 0))
+    cfg = resumed_config(stored, overrides, done)
+    if done >= cfg.epochs and not ckpt.get("step"):
+        log.info("run %s already finished its %d epochs; nothing to do (pass --epochs N > %d to train further)",
+                 run_dir, done, done)
+        return TrainResult(run_dir, float(ckpt.get("best_val_acc", -1.0)), list(ckpt.get("history", [])), [],
+                           finished_already=True)
     torch.manual_seed(cfg.seed)
-    run, state = _prepare(cfg, resume, overwrite, env)
-    cfg = run.cfg
-    while state.epoch < cfg.epochs:
-        start = time.perf_counter()
-        try:
-            with run.graceful_interrupt():
-                run.train_epoch(state, progress)
-        except KeyboardInterrupt:
-            run.save("checkpoint.pth", state, interrupted=True)
-            if env.is_main:
-                write_skipped(run.run_dir, list(run.skipped.items()))
-            log.warning("interrupted: state saved to %s; continue with --resume", run.run_dir / "checkpoint.pth")
-            raise
-        _finish_epoch(run, state, time.perf_counter() - start)
-    run.save("final_model.pth", state)
+    run = _Run(cfg, run_dir, env)
+    state = run.restore(ckpt)
+    folder = None
+    if env.is_main:
+        folder = RunFolder(run_dir, "train", backup=replaced_path(run_dir))
+        folder.keep_partial = True
+        mark_running(run_dir, "train")
+        if cfg.epochs != stored.get("epochs"):
+            log.info("extending %s from %s to %d epochs", run_dir, stored.get("epochs"), cfg.epochs)
+            _record_extension(run_dir, int(stored.get("epochs", 0)), cfg.epochs)
+    log.info("resuming %s at epoch %d, batch %d", run_dir, state.epoch + 1, state.step)
+    return _train(run, state, folder, progress)
+
+
+def fit(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, progress: bool = True) -> TrainResult:
+    """Train a new detector into ``cfg.out`` (``resume``: continue that run; ``cfg`` may then repeat its
+    settings and raise ``epochs``, see ``resume_run``); returns the run folder and the per-epoch history.
+
+    Under ``torchrun`` the same call trains with DistributedDataParallel (``--batch-size`` is per
+    process); only rank 0 writes files.
+    """
+    if resume:
+        return resume_run(cfg.out, overrides=asdict(cfg), progress=progress)
+    env = DistEnv.from_env()
+    try:
+        torch.manual_seed(cfg.seed)
+        run, state, folder = _prepare_new(cfg, overwrite, env)
+        return _train(run, state, folder, progress and env.is_main)
+    finally:
+        env.stop()
+
+
+def _train(run: _Run, state: TrainState, folder: RunFolder | None, progress: bool) -> TrainResult:
+    env, cfg = run.env, run.cfg
+    try:
+        while state.epoch < cfg.epochs:
+            start = time.perf_counter()
+            try:
+                with run.graceful_interrupt():
+                    run.train_epoch(state, progress)
+            except KeyboardInterrupt:
+                run.save("checkpoint.pth", state, interrupted=True)
+                if folder is not None:
+                    folder.keep_partial = True
+                run.write_skipped()
+                log.warning("interrupted: state saved to %s; continue with --resume", run.run_dir / "checkpoint.pth")
+                raise
+            _finish_epoch(run, state, time.perf_counter() - start)
+            if folder is not None:
+                folder.keep_partial = True  # a checkpoint exists: the run can be resumed
+        run.save("final_model.pth", state)
+    except BaseException as exc:
+        if folder is not None:
+            folder.abort(exc)
+        raise
+    if folder is not None:
+        folder.complete()
     return TrainResult(run.run_dir, state.best_val_acc, state.history, sorted(run.skipped.items()))
 
 

@@ -67,3 +67,25 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def tiny_ckpt(tmp_path: Path) -> Path:
+    """A saved test_resnet detector at 32 px (our own checkpoint format)."""
+    import torch
+
+    from aigc_explain.checkpoint import save_checkpoint
+    from aigc_explain.models import build_detector
+
+    torch.manual_seed(0)
+    path = tmp_path / "ckpt" / "det.pth"
+    path.parent.mkdir()
+    save_checkpoint(path, build_detector("test_resnet", image_size=32))
+    return path
+
+
+def one_error_line(capsys) -> str:
+    """The single line a command printed on stderr for a user mistake (asserts there is exactly one)."""
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith(("INFO", "WARNING"))]
+    assert len(err) == 1, err
+    return err[0]

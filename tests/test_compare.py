@@ -13,6 +13,7 @@ from aigc_explain.compare import main as compare_main
 from aigc_explain.comparison import common_grid, compare_runs
 from aigc_explain.run_folders import load_cam_run, load_run, run_kind
 from aigc_explain.stats import compare_groups
+from aigc_explain.runs import mark_complete
 
 COLUMNS = ["path", "label", "prob_fake", "pred", "cam_empty", "corner_mass", "center_mass", "border_mass",
            "corner_share"]
@@ -44,6 +45,7 @@ def make_cam_run(folder: Path, shares: dict[str, list[float]], *, size: int = 16
                "input_size": [size, size], "n_images": len(rows), "accuracy": None,
                "regions": {"corner_frac": 0.25, "center_frac": 0.5, "border_frac": 0.125}}
     (folder / "summary.json").write_text(json.dumps(summary))
+    mark_complete(folder, "cam")  # as the cam command does last
     return folder
 
 
@@ -119,6 +121,7 @@ def test_run_kinds_and_errors(tmp_path: Path, capsys):
     train = tmp_path / "train"
     train.mkdir()
     (train / "history.csv").write_text("epoch,train_loss,train_acc,val_loss,val_acc\n1,0.7,0.5,0.6,0.55\n")
+    mark_complete(train, "train")
     assert run_kind(a) == "cam" and run_kind(train) == "training"
     assert load_run(train).history["val_acc"].tolist() == [0.55]
     (tmp_path / "junk").mkdir()

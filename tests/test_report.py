@@ -19,6 +19,7 @@ from aigc_explain.report import main as report_main
 from aigc_explain.report import setting_name
 from aigc_explain.run_folders import checkpoint_owners, load_run
 from aigc_explain.training import TrainConfig, fit
+from aigc_explain.runs import mark_complete
 
 from conftest import make_dataset
 
@@ -47,6 +48,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
                                        "3,0.5,0.8,0.55,0.7,1e-4,1,1\n")
     arguments = {"model": "resnet", "augment": "report", "loss": "focal", "experiment": 1}
     (other / "manifest.json").write_text(json.dumps({"arguments": arguments}))
+    mark_complete(other, "train")
     yield {"plain": root / "plain", "plain_eval": root / "plain_eval", "plain_cam": root / "plain_cam",
            "hand_cam": hand, "hand_train": other, "root": root}
     torch.set_num_threads(threads)
@@ -125,6 +127,7 @@ def test_moved_evaluation_is_linked_by_checkpoint_hash(runs: dict[str, Path], tm
     manifest = json.loads((moved / "manifest.json").read_text())
     manifest["arguments"]["ckpt"] = "somewhere/else/best_model.pth"
     (moved / "manifest.json").write_text(json.dumps(manifest))
+    mark_complete(moved, "evaluate")  # a run made that way, not one edited after it completed
     loaded = {"plain": load_run(runs["plain"]), "moved": load_run(moved), "hand": load_run(runs["hand_cam"])}
     assert checkpoint_owners(loaded) == {"moved": "plain"}
 
