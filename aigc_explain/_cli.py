@@ -27,7 +27,7 @@ def run(command: str, body: Callable[[], object]) -> int:
         print(f"{command}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a full disk, a read-only or unwritable --out: the user's to fix, one line
-        from .runs import describe_os_error
+        from aigc_explain.runs.files import describe_os_error
 
         print(f"{command}: error: {describe_os_error(exc)}", file=sys.stderr)
         return 2

@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from ._cli import add_explain_arguments, default_out, run, setup_logging
+from aigc_explain._cli import add_explain_arguments, default_out, run, setup_logging
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -50,46 +50,25 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["merge"]:
         margs = _build_merge_parser().parse_args(argv[1:])
         setup_logging()
-        return run("cam merge", lambda: merge_runs(margs.runs, margs.out, overlays=margs.overlays,
-                                                   overwrite=margs.overwrite))
+        return run("cam merge", lambda: _merge(margs))
     args = _build_parser().parse_args(argv)
     setup_logging(args.verbose)
     return run("cam", lambda: _run(args))
 
 
-def merge_runs(runs: list[str], out: str, *, overwrite: bool = False, overlays: int = 4) -> Path:
-    """``cam merge``: shards -> one run folder equal to a single run over all their images."""
-    from .runs import run_folder
+def _merge(args: argparse.Namespace) -> None:
+    from aigc_explain.explain.shards import merge_runs
 
-    for r in runs:
-        if not Path(r).is_dir():
-            raise FileNotFoundError(f"shard run folder {r} does not exist")
-    with run_folder(out, command="cam merge", overwrite=overwrite, inputs=runs) as run:
-        merge_into(runs, run.path, overlays=overlays)
-    return run.path
-
-
-def merge_into(runs: list[str], folder: Path, *, overlays: int = 4) -> None:
-    """Write the merge of the shard folders ``runs`` into the open run folder ``folder``."""
-    from .cam_outputs import load_result, merge_results, save_result
-    from .runs import write_manifest
-
-    results = [load_result(r) for r in runs]  # refuses incomplete or damaged shards
-    summaries = [json.loads((Path(r) / "summary.json").read_text()) for r in runs]
-    merged = merge_results(results, summaries)
-    extra = {k: summaries[0][k] for k in ("preprocessing", "checkpoint_sha256", "versions") if k in summaries[0]}
-    save_result(merged, folder, overlays=overlays, extra_summary=extra)
-    write_manifest(folder, command="cam merge", arguments={"runs": runs, "out": str(folder)}, merged_from=runs,
-                   **extra)
+    print(json.dumps({"out": str(merge_runs(args.runs, args.out, overwrite=args.overwrite, overlays=args.overlays))}))
 
 
 def _run(args: argparse.Namespace) -> None:
-    from .cam_methods import list_layers, method_names
-    from .cam_outputs import save_result
-    from .checkpoint import load_detector
-    from .explain import CamSettings, explain_folder
-    from .models import resolve_device
-    from .runs import run_folder, write_manifest
+    from aigc_explain.core.checkpoint import load_detector
+    from aigc_explain.explain.folder import CamSettings
+    from aigc_explain.explain.layers import list_layers
+    from aigc_explain.explain.methods import method_names
+    from aigc_explain.explain.save import write_cam_run
+    from aigc_explain.explain.shards import explain_distributed
 
     if args.method.lower() not in method_names():
         raise ValueError(f"--method {args.method!r} is unknown; use one of: {', '.join(method_names())}")
@@ -107,70 +86,18 @@ def _run(args: argparse.Namespace) -> None:
                            limit=args.limit, shard=args.shard)
     if not Path(args.images).is_dir():
         raise FileNotFoundError(f"--images {args.images} is not a folder")
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and args.shard is None:
-        _run_distributed(args, detector, settings)
-        return
     out = args.out or default_out("cam", args.ckpt, args.images)
-    with run_folder(out, command="cam", overwrite=args.overwrite, inputs=[args.ckpt, args.images]) as run:
-        result = explain_folder(detector, args.images, settings, device=resolve_device(args.device),
-                                workers=args.workers, progress=not args.no_progress)
-        extra = _extra(args, detector)
-        summary = save_result(result, run.path, overlays=args.overlays, extra_summary=extra)
-        write_manifest(run.path, command="cam", arguments=vars(args), checkpoint_sha256=extra["checkpoint_sha256"],
-                       detector=detector.config(), preprocessing=extra["preprocessing"])
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and args.shard is None:
+        explain_distributed(detector, args.ckpt, args.images, out, settings, overwrite=args.overwrite,
+                            device=args.device, workers=args.workers, overlays=args.overlays)
+        return
+    summary, result = write_cam_run(detector, args.ckpt, args.images, out, settings, arguments=vars(args),
+                                    overwrite=args.overwrite, device=args.device, workers=args.workers,
+                                    overlays=args.overlays, progress=not args.no_progress)
     brief = {g: {"n": v["n"], "n_empty": v["n_empty"], "corner_share": v["corner_share"]}
              for g, v in summary["groups"].items()}
     print(json.dumps({"out": str(out), "layer": result.layer_name, "map_size": list(result.map_size),
                       "accuracy": summary["accuracy"], "groups": brief}))
-
-
-def _run_distributed(args: argparse.Namespace, detector, settings) -> None:
-    """Under torchrun: rank r explains shard r+1/N into OUT/shards/, rank 0 then merges them into OUT."""
-    import dataclasses
-
-    import torch
-    import torch.distributed as dist
-
-    from .cam_outputs import save_result
-    from .explain import explain_folder
-    from .models import resolve_device
-    from .runs import mark_complete, open_run, prepare_run_dir
-
-    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-    dist.init_process_group("gloo")  # only barriers travel; CAMs run on each rank's own device
-    out = Path(args.out or default_out("cam", args.ckpt, args.images))
-    run = None
-    try:
-        if rank == 0:
-            run = open_run(out, command="cam", overwrite=args.overwrite, inputs=[args.ckpt, args.images])
-        dist.barrier()
-        shard = prepare_run_dir(out / "shards" / f"shard-{rank + 1}-of-{world}", command="cam")
-        device = resolve_device(args.device)
-        if device.type == "cuda":
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        result = explain_folder(detector, args.images, dataclasses.replace(settings, shard=(rank + 1, world)),
-                                device=device, workers=args.workers, progress=False)
-        save_result(result, shard, overlays=0, extra_summary=_extra(args, detector))
-        mark_complete(shard, "cam")
-        dist.barrier()
-        if rank == 0:
-            merge_into(sorted(str(p) for p in (out / "shards").iterdir()), out, overlays=args.overlays)
-            run.complete()
-    except BaseException as exc:
-        if run is not None:
-            run.abort(exc)
-        raise
-    finally:
-        dist.destroy_process_group()
-
-
-def _extra(args: argparse.Namespace, detector) -> dict:
-    from .data import describe_preprocessing
-    from .runs import library_versions, sha256_file
-
-    return {"preprocessing": describe_preprocessing(detector.image_size, detector.mean, detector.std),
-            "checkpoint_sha256": sha256_file(args.ckpt), "versions": library_versions()}
 
 
 if __name__ == "__main__":

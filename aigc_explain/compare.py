@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 
-from ._cli import run, setup_logging
-
-log = logging.getLogger(__name__)
+from aigc_explain._cli import run, setup_logging
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -37,23 +34,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from .comparison import headline, write_comparison
-    from .run_folders import check_labels, load_cam_runs
-    from .runs import run_folder, write_manifest
+    from aigc_explain.reporting.report import write_comparison_run
+    from aigc_explain.runs.reader import check_labels, load_cam_runs
 
     for flag, value in (("--n-perm", args.n_perm), ("--n-boot", args.n_boot)):
         if value < 1:
             raise ValueError(f"{flag} must be >= 1, got {value}")
     labels = check_labels(args.labels, [args.run_a, args.run_b])
     run_a, run_b = load_cam_runs([args.run_a, args.run_b], ["RUN_A", "RUN_B"])
-    with run_folder(args.out, command="compare", overwrite=args.overwrite, inputs=[args.run_a, args.run_b]) as run:
-        out = run.path
-        result = write_comparison(run_a, run_b, (labels[0], labels[1]), out, n_perm=args.n_perm, n_boot=args.n_boot,
-                                  seed=args.seed)
-        write_manifest(out, command="compare", arguments=vars(args))
-    for group in result["classes"]:
-        log.info(headline(result, group))
-    print(json.dumps({"out": str(out), "labels": labels, "warnings": len(result["warnings"])}))
+    result = write_comparison_run(run_a, run_b, (labels[0], labels[1]), args.out, arguments=vars(args),
+                                  overwrite=args.overwrite, n_perm=args.n_perm, n_boot=args.n_boot, seed=args.seed)
+    print(json.dumps({"out": str(args.out), "labels": labels, "warnings": len(result["warnings"])}))
 
 
 if __name__ == "__main__":

@@ -9,11 +9,11 @@ Everything lands in one folder (default ``reports/demo``); the last lines printe
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
+from pathlib import Path
 
-from ._cli import run, setup_logging
+from aigc_explain._cli import run, setup_logging
 
 log = logging.getLogger("aigc_explain.demo")
 
@@ -42,58 +42,59 @@ def _step(message: str, start: float) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> dict:
-    from .runs import run_folder
+    from aigc_explain.runs.folders import run_folder
 
     with run_folder(args.out, command="demo", overwrite=args.overwrite) as run:
         return _demo_into(run.path, args)
 
 
-def _demo_into(out, args: argparse.Namespace) -> dict:
-    from .cam import main as cam_main
-    from .compare import main as compare_main
-    from .demo_data import build_demo_dataset
-    from .evaluate import main as evaluate_main
-    from .report import main as report_main
-    from .runs import atomic_write_bytes, write_json
-    from .training import TrainConfig, fit
+def _demo_into(out: Path, args: argparse.Namespace) -> dict:
+    from aigc_explain.core.checkpoint import load_detector
+    from aigc_explain.core.evaluation import write_evaluation_run
+    from aigc_explain.core.experiments import TrainConfig
+    from aigc_explain.core.inference import resolve_device
+    from aigc_explain.core.training import fit
+    from aigc_explain.explain.folder import CamSettings
+    from aigc_explain.explain.save import write_cam_run
+    from aigc_explain.reporting.report import write_comparison_run, write_report_run
+    from aigc_explain.runs.files import atomic_write_bytes, write_json
+    from aigc_explain.runs.reader import load_cam_run, load_run
+    from aigc_explain.synth.demo_data import build_demo_dataset
 
     start = time.perf_counter()
     _step("building the demo dataset (photo crops vs. up-convolution autoencoder regenerations)", start)
-    info = build_demo_dataset(out / "data", n_train=args.n_train, n_val=args.n_val, size=args.size, seed=args.seed,
+    data = out / "data"
+    info = build_demo_dataset(data, n_train=args.n_train, n_val=args.n_val, size=args.size, seed=args.seed,
                               ae_steps=args.ae_steps)
     results: dict = {"dataset": info, "runs": {}}
     for name, augment in SETTINGS.items():
         _step(f"training {args.model} ({name}) for {args.epochs} epochs", start)
-        cfg = TrainConfig(data=str(out / "data"), out=str(out / f"train_{name}"), model=args.model,
-                          weights=args.weights, augment=augment, epochs=args.epochs, batch_size=32,
-                          image_size=args.image_size, seed=args.seed, lr=1e-4)
-        ckpt = str(fit(cfg, progress=False).run_dir / "best_model.pth")
+        cfg = TrainConfig(data=str(data), out=str(out / f"train_{name}"), model=args.model, weights=args.weights,
+                          augment=augment, epochs=args.epochs, batch_size=32, image_size=args.image_size,
+                          seed=args.seed, lr=1e-4)
+        ckpt = fit(cfg, progress=False).run_dir / "best_model.pth"
+        detector = load_detector(ckpt)
         _step(f"evaluating and running Grad-CAM ({name}) at {args.layer} on the validation images", start)
-        _call(evaluate_main, ["--ckpt", ckpt, "--data", str(out / "data"), "--out", str(out / f"eval_{name}")])
-        _call(cam_main, ["--ckpt", ckpt, "--images", str(out / "data" / "val"), "--layer", args.layer,
-                         "--out", str(out / f"cam_{name}"), "--overlays", "3", "--no-progress"])
-        metrics = json.loads((out / f"eval_{name}" / "metrics.json").read_text())
-        summary = json.loads((out / f"cam_{name}" / "summary.json").read_text())
+        metrics = write_evaluation_run(detector, ckpt, data, out / f"eval_{name}", device=resolve_device("auto"),
+                                       arguments={"ckpt": str(ckpt), "data": str(data), "demo": name})
+        summary, _ = write_cam_run(detector, ckpt, data / "val", out / f"cam_{name}", CamSettings(layer=args.layer),
+                                   arguments={"ckpt": str(ckpt), "images": str(data / "val"), "layer": args.layer,
+                                              "demo": name}, overlays=3)
         results["runs"][name] = {"val_accuracy": metrics["accuracy"], "accuracy_ci95": metrics["ci95"]["accuracy"],
                                  "average_precision": metrics["average_precision"],
                                  "corner_share": {g: summary["groups"][g]["corner_share"]
                                                   for g in ("real", "fake") if g in summary["groups"]}}
     _step("comparison and report panels", start)
-    _call(compare_main, [str(out / "cam_unaugmented"), str(out / "cam_augmented"), "--labels", "unaugmented",
-                         "augmented", "--out", str(out / "comparison")])
-    runs = [str(out / f"{kind}_{name}") for name in SETTINGS for kind in ("train", "eval", "cam")]
-    _call(report_main, ["--runs", *runs, "--out", str(out / "report")])
+    labels = ("unaugmented", "augmented")
+    write_comparison_run(*(load_cam_run(out / f"cam_{n}") for n in labels), labels, out / "comparison",
+                         arguments={"runs": [f"cam_{n}" for n in labels], "labels": list(labels)})
+    runs = {f"{kind}_{name}": load_run(out / f"{kind}_{name}") for name in SETTINGS for kind in ("train", "eval", "cam")}
+    write_report_run(runs, out / "report", arguments={"runs": list(runs)})
     # the README's picture
     atomic_write_bytes(out.parent / "demo_comparison.png", (out / "comparison" / "comparison.png").read_bytes())
     results["seconds"] = round(time.perf_counter() - start, 1)
     write_json(out / "demo_summary.json", results)
     return results
-
-
-def _call(command_main, argv: list[str]) -> None:
-    """Run another command's CLI; its own error line has been printed when it fails."""
-    if command_main(argv) != 0:
-        raise ValueError(f"a demo step failed: {' '.join(argv[:2])} …; see the message above")
 
 
 def _print_results(results: dict, out: str) -> None:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from ._cli import run, setup_logging
+from aigc_explain._cli import run, setup_logging
 
 _SUMMARY_KEYS = ("accuracy", "real_acc", "fake_acc", "average_precision", "roc_auc", "n_real", "n_fake")
 
@@ -52,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _check(args: argparse.Namespace) -> list:
     """Flag combinations and --perturb specs, checked before anything is loaded; returns the perturbations."""
-    from .perturb import parse_perturbations
+    from aigc_explain.core.perturb import parse_perturbations
 
     several = len(args.ckpt) > 1 or len(args.data) > 1
     if several and args.perturb:
@@ -63,7 +62,7 @@ def _check(args: argparse.Namespace) -> list:
     if not several and (args.names or args.data_names):
         raise ValueError("--names/--data-names label a cross-domain table; give several --ckpt or --data")
     if args.cam:
-        from .cam_methods import method_names
+        from aigc_explain.explain.methods import method_names
 
         if args.cam_method.lower() not in method_names():
             raise ValueError(f"--cam-method {args.cam_method!r} is unknown; use one of: {', '.join(method_names())}")
@@ -71,83 +70,32 @@ def _check(args: argparse.Namespace) -> list:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from .models import resolve_device
+    from aigc_explain.checks.robustness import cross_domain_matrix, write_cross_domain_run, write_robustness_run
+    from aigc_explain.core.checkpoint import load_detector
+    from aigc_explain.core.evaluation import write_evaluation_run
+    from aigc_explain.core.inference import resolve_device
+    from aigc_explain.explain.folder import CamSettings
 
     perturbations = _check(args)
-    device = resolve_device(args.device)
+    options = dict(split=args.split, batch_size=args.batch_size, device=resolve_device(args.device),
+                   workers=args.workers, threshold=args.threshold)
     if len(args.ckpt) > 1 or len(args.data) > 1:
-        _cross_domain(args, device)
-    else:
-        _single(args, device, perturbations)
-
-
-def _single(args: argparse.Namespace, device, perturbations: list) -> None:
-    from .checkpoint import load_detector
-    from .runs import run_folder
-
+        result = write_cross_domain_run(args.ckpt, args.data, args.out, arguments=vars(args), overwrite=args.overwrite,
+                                        ckpt_names=args.names, data_names=args.data_names, arch=args.arch, **options)
+        print(json.dumps({"out": str(args.out), "rows": result.checkpoints, "columns": result.data,
+                          "accuracy": cross_domain_matrix(result, "accuracy")}))
+        return
     ckpt, data = args.ckpt[0], args.data[0]
     detector = load_detector(ckpt, arch=args.arch)
-    with run_folder(args.out, command="evaluate", overwrite=args.overwrite, inputs=[ckpt, data]) as run:
-        metrics = _single_into(run.path, args, detector, device, perturbations)
-    print(json.dumps({k: metrics[k] for k in _SUMMARY_KEYS}))
-
-
-def _single_into(out: Path, args: argparse.Namespace, detector, device, perturbations: list) -> dict:
-    from .data import describe_preprocessing
-    from .evaluation import evaluate_folder, write_evaluation
-    from .runs import sha256_file, write_manifest
-
-    ckpt, data = args.ckpt[0], args.data[0]
-    options = dict(split=args.split, batch_size=args.batch_size, device=device, workers=args.workers,
-                   threshold=args.threshold)
+    arguments = {**vars(args), "ckpt": ckpt, "data": data}
     if perturbations:
-        from .explain import CamSettings
-        from .perturb import describe
-        from .robustness import sweep, write_robustness
-
         cam = CamSettings(method=args.cam_method.lower(), layer=args.cam_layer) if args.cam else None
-        result = sweep(detector, data, perturbations, cam=cam, **options)
-        metrics, preds = result.metrics[0], result.predictions[0][1]
-        write_robustness(out, result, threshold=args.threshold,
-                         meta={"checkpoint": ckpt, "data": data, "split": args.split,
-                               "perturbations": [describe(None)] + [describe(p) for p in perturbations]})
+        metrics = write_robustness_run(detector, ckpt, data, args.out, perturbations, cam=cam, arguments=arguments,
+                                       overwrite=args.overwrite, **options)
     else:
-        metrics, preds = evaluate_folder(detector, data, **options)
-    write_evaluation(out, metrics, preds, threshold=args.threshold)
-    write_manifest(out, command="evaluate", arguments={**vars(args), "ckpt": ckpt, "data": data},
-                   checkpoint_sha256=sha256_file(ckpt), detector=detector.config(),
-                   preprocessing=describe_preprocessing(detector.image_size, detector.mean, detector.std))
-    return metrics
-
-
-def _cross_domain(args: argparse.Namespace, device) -> None:
-    from .evaluation import check_cross_domain
-    from .robustness import cross_domain_matrix
-    from .runs import run_folder
-
-    check_cross_domain(args.ckpt, args.data, ckpt_names=args.names, data_names=args.data_names, split=args.split)
-    with run_folder(args.out, command="evaluate", overwrite=args.overwrite, inputs=[*args.ckpt, *args.data]) as run:
-        result = _cross_domain_into(run.path, args, device)
-    print(json.dumps({"out": str(Path(args.out)), "rows": result.checkpoints, "columns": result.data,
-                      "accuracy": cross_domain_matrix(result, "accuracy")}))
-
-
-def _cross_domain_into(out: Path, args: argparse.Namespace, device):
-    from .evaluation import cross_domain, write_evaluation
-    from .robustness import write_cross_domain
-    from .runs import sha256_file, write_manifest
-
-    result = cross_domain(args.ckpt, args.data, ckpt_names=args.names, data_names=args.data_names, arch=args.arch,
-                          split=args.split, batch_size=args.batch_size, device=device, workers=args.workers,
-                          threshold=args.threshold)
-    for (i, j), (metrics, preds) in result.cells.items():
-        cell = out / f"{result.checkpoints[i]}__{result.data[j]}"
-        cell.mkdir()
-        write_evaluation(cell, metrics, preds, threshold=args.threshold)
-    write_cross_domain(out, result, meta={"split": args.split, "threshold": args.threshold})
-    write_manifest(out, command="evaluate", arguments=vars(args),
-                   checkpoint_sha256={n: sha256_file(p) for n, p in zip(result.checkpoints, args.ckpt)})
-    return result
+        metrics = write_evaluation_run(detector, ckpt, data, args.out, arguments=arguments, overwrite=args.overwrite,
+                                       **options)
+    print(json.dumps({k: metrics[k] for k in _SUMMARY_KEYS}))
 
 
 if __name__ == "__main__":

@@ -9,14 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from ._cli import add_explain_arguments, default_out, run, setup_logging
-
-CSV_COLUMNS = ("map", "baseline", "n", "deletion_auc", "deletion_ci_low", "deletion_ci_high", "insertion_auc",
-               "insertion_ci_low", "insertion_ci_high", "road_morf", "road_lerf", "road_combined")
+from aigc_explain._cli import add_explain_arguments, default_out, run, setup_logging
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -54,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check(args: argparse.Namespace) -> tuple[str, ...]:
-    from .cam_methods import method_names
-    from .faithfulness_metrics import BASELINES, fractions
+    from aigc_explain.checks.faithfulness import BASELINES, fractions
+    from aigc_explain.explain.methods import method_names
 
     if args.method.lower() not in method_names():
         raise ValueError(f"--method {args.method!r} is unknown; use one of: {', '.join(method_names())}")
@@ -73,67 +67,20 @@ def _check(args: argparse.Namespace) -> tuple[str, ...]:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from .checkpoint import load_detector
-    from .data import describe_preprocessing
-    from .faithfulness_metrics import run_faithfulness
-    from .figures import save_figure
-    from .models import resolve_device
-    from .runs import (library_versions, run_folder, sha256_file, write_csv, write_json, write_manifest,
-                       write_skipped)
+    from aigc_explain.checks.jobs import write_faithfulness_run
+    from aigc_explain.core.checkpoint import load_detector
+    from aigc_explain.core.inference import resolve_device
 
     baselines = _check(args)
     detector = load_detector(args.ckpt, arch=args.arch).to(resolve_device(args.device))
-    out_path = args.out or default_out("faithfulness", args.ckpt, args.images)
-    with run_folder(out_path, command="faithfulness", overwrite=args.overwrite, inputs=[args.ckpt, args.images]) as run:
-        out = run.path
-        result = run_faithfulness(detector, args.images, method=args.method.lower(), layer=args.layer, target=args.target,
-                                  steps=args.steps, baselines=baselines, max_images=args.max_images,
-                                  batch_size=args.batch_size, seed=args.seed, road_percentiles=args.road_percentiles,
-                                  road_images=args.road_images if args.road_percentiles else 0)
-        sha = sha256_file(args.ckpt)
-        prep = describe_preprocessing(detector.image_size, detector.mean, detector.std)
-        summary = {**result.to_dict(), "checkpoint_sha256": sha, "preprocessing": prep, "versions": library_versions()}
-        write_json(out / "faithfulness.json", summary)
-        write_csv(out / "faithfulness.csv", CSV_COLUMNS,
-                  [[_cell(row.get(c)) for c in CSV_COLUMNS] for row in summary["rows"]])
-        save_figure(curves_figure(summary), out / "deletion_insertion.png")
-        write_skipped(out, result.skipped)
-        write_manifest(out, command="faithfulness", arguments=vars(args), checkpoint_sha256=sha,
-                       detector=detector.config(), preprocessing=prep)
-    print(json.dumps({"out": str(out), "layer": result.layer, "beats_all": summary["beats_all"],
+    out = args.out or default_out("faithfulness", args.ckpt, args.images)
+    summary = write_faithfulness_run(
+        detector, args.ckpt, args.images, out, arguments=vars(args), overwrite=args.overwrite,
+        method=args.method.lower(), layer=args.layer, target=args.target, steps=args.steps, baselines=baselines,
+        max_images=args.max_images, batch_size=args.batch_size, seed=args.seed, road_percentiles=args.road_percentiles,
+        road_images=args.road_images if args.road_percentiles else 0)
+    print(json.dumps({"out": str(out), "layer": summary["layer"], "beats_all": summary["beats_all"],
                       "verdict": summary["verdict"]}))
-
-
-def _cell(value: Any) -> Any:
-    return "" if value is None else value
-
-
-def curves_figure(summary: dict[str, Any]):
-    """Mean deletion (top) and insertion (bottom) curves, one panel per baseline image, one line per map
-    kind with its mean AUC in the legend. Drawn from faithfulness.json alone."""
-    from .figures import pyplot
-
-    plt = pyplot()
-    baselines, kinds, fr = summary["baselines"], summary["map_kinds"], np.array(summary["fractions"])
-    aucs = {(r["map"], r["baseline"]): r for r in summary["rows"]}
-    fig, axes = plt.subplots(2, len(baselines), figsize=(4.2 * len(baselines), 7.0), squeeze=False,
-                             layout="constrained")
-    for col, b in enumerate(baselines):
-        for row, curve in enumerate(("deletion", "insertion")):
-            ax = axes[row, col]
-            for k, kind in enumerate(kinds):
-                area = aucs[(kind, b)][f"{curve}_auc"]
-                ax.plot(fr, summary["mean_curves"][f"{kind}|{b}|{curve}"], linewidth=2.2 if k == 0 else 1.1,
-                        label=f"{kind} (AUC {area:.3f})")
-            ax.set_title(f"{curve}, baseline {b}", fontsize=9)
-            ax.set_xlabel(f"fraction of pixels {'removed' if curve == 'deletion' else 'revealed'}")
-            if col == 0:
-                ax.set_ylabel("probability of the explained class")
-            ax.set_ylim(-0.02, 1.02)
-            ax.legend(fontsize=7)
-    fig.suptitle(f"{summary['method']} vs trivial maps, {summary['n_images']} images (layer {summary['layer']})",
-                 fontsize=10)
-    return fig
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from ._cli import run, setup_logging
+from aigc_explain._cli import run, setup_logging
 
 log = logging.getLogger(__name__)
 

@@ -12,19 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from ._cli import run, setup_logging
-
-log = logging.getLogger(__name__)
-
-RESULT_COLUMNS = ("run", "model", "setting", "val acc (best epoch)", "predictions from", "n", "accuracy",
-                  "real acc", "fake acc", "AP")
-
+from aigc_explain._cli import run, setup_logging
 
 def _build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="aigc-explain report", description=__doc__,
@@ -39,217 +28,6 @@ def _build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def setting_name(arguments: dict[str, Any]) -> str:
-    """The report's setting words from a training manifest's arguments, e.g. "augment=report, focal loss"."""
-    if not arguments:
-        return "n/a"
-    augment = arguments.get("augment") or "none"
-    parts = ["no augmentation" if augment == "none" else f"augment={augment}"]
-    if arguments.get("loss"):
-        parts.append(f"{arguments['loss']} loss")
-    if arguments.get("experiment"):
-        parts.append(f"experiment {arguments['experiment']}")
-    return ", ".join(parts)
-
-
-def link_runs(runs: dict[str, Any], owners: dict[str, str]) -> dict[str, list[str]]:
-    """Training run label -> the runs that hold predictions of its checkpoints (``owners``, from
-    ``run_folders.checkpoint_owners``): its evaluation runs, or, when it has none, its CAM runs."""
-    found = {label: {"evaluation": [], "cam": []} for label, r in runs.items() if r.kind == "training"}
-    for label, owner in owners.items():
-        found[owner][runs[label].kind].append(label)
-    return {label: kinds["evaluation"] or kinds["cam"] for label, kinds in found.items()}
-
-
-def prediction_metrics(r: Any) -> dict[str, Any] | None:
-    """Accuracy, real/fake accuracy and AP of a run's labelled predictions, at its threshold; None without labels."""
-    from .metrics import binary_metrics
-
-    table = r.predictions
-    known = table.labels >= 0
-    if not known.any():
-        return None
-    threshold = float(r.metrics.get("threshold", 0.5)) if r.kind == "evaluation" else 0.5
-    m = binary_metrics(table.labels[known], table.prob_fake[known], threshold=threshold, n_boot=100)
-    return {"n": int(known.sum()), **{k: m[k] for k in ("accuracy", "real_acc", "fake_acc", "average_precision")}}
-
-
-def _row(label: str, model: str, setting: str, val: tuple[float, int] | None, source: str | None,
-         metrics: dict[str, Any] | None) -> dict[str, Any]:
-    m = metrics or {}
-    return {"run": label, "model": model, "setting": setting, "val_acc": None if val is None else val[0],
-            "best_epoch": None if val is None else val[1], "predictions_from": source, "n": m.get("n"),
-            "accuracy": m.get("accuracy"), "real_acc": m.get("real_acc"), "fake_acc": m.get("fake_acc"),
-            "average_precision": m.get("average_precision")}
-
-
-def _best_val(history: dict[str, np.ndarray]) -> tuple[float, int] | None:
-    """The best validation accuracy and its epoch (the epoch best_model.pth was saved at)."""
-    acc = history["val_acc"]
-    if not np.isfinite(acc).any():
-        return None
-    best = int(np.nanargmax(acc))
-    return float(acc[best]), int(history["epoch"][best])
-
-
-def results_rows(runs: dict[str, Any], owners: dict[str, str]) -> list[dict[str, Any]]:
-    """One row per training run and prediction source (``link_runs``); evaluation and CAM runs of no
-    given training run get rows of their own (val accuracy n/a)."""
-    links = link_runs(runs, owners)
-    rows = []
-    for label, r in runs.items():
-        if r.kind != "training":
-            continue
-        val = _best_val(r.history)
-        model, setting = str(r.arguments.get("model", "n/a")), setting_name(r.arguments)
-        for source in links.get(label) or [None]:
-            rows.append(_row(label, model, setting, val, source, source and prediction_metrics(runs[source])))
-    for label, r in runs.items():
-        if r.kind != "training" and label not in owners:
-            arch = ((r.manifest or {}).get("detector") or {}).get("arch", "n/a")
-            rows.append(_row(label, str(arch), "n/a", None, label, prediction_metrics(r)))
-    return rows
-
-
-def format_row(row: dict[str, Any]) -> list[str]:
-    def num(v: Any) -> str:
-        return "n/a" if v is None else f"{v:.3f}"
-
-    val = "n/a" if row["val_acc"] is None else f"{row['val_acc']:.3f} ({row['best_epoch']})"
-    return [row["run"], row["model"], row["setting"], val, row["predictions_from"] or "n/a",
-            "n/a" if row["n"] is None else str(row["n"])] + [num(row[k]) for k in
-                                                              ("accuracy", "real_acc", "fake_acc", "average_precision")]
-
-
-class _Index:
-    """The report's figures in order, numbered, each with its one-line caption."""
-
-    def __init__(self, out: Path) -> None:
-        self.out, self.items = out, []
-
-    def _name(self, stem: str) -> str:
-        from .run_folders import slug
-
-        return f"{len(self.items) + 1:02d}_{slug(stem)}.png"
-
-    def figure(self, stem: str, fig, caption: str) -> None:
-        from .figures import save_figure
-
-        name = self._name(stem)
-        save_figure(fig, self.out / name)
-        self.items.append((name, caption))
-
-    def copy(self, stem: str, source: Path, caption: str) -> None:
-        from .runs import atomic_write_bytes
-
-        name = self._name(stem)
-        atomic_write_bytes(self.out / name, source.read_bytes())
-        self.items.append((name, caption))
-
-
-def _training_figures(index: _Index, runs: dict[str, Any], rows: list[dict[str, Any]]) -> None:
-    from .report_figures import curves_figure, table_figure
-
-    histories = {label: r.history for label, r in runs.items() if r.kind == "training"}
-    if histories:
-        index.figure("curves", curves_figure(histories), "Loss and accuracy per epoch from history.csv "
-                     "(train dashed, validation solid).")
-    index.figure("results_table", table_figure(RESULT_COLUMNS, [format_row(r) for r in rows]),
-                 "Results: best validation accuracy (epoch) per setting; accuracy, real/fake accuracy and AP "
-                 "on the predictions named (n/a: none given).")
-
-
-def _prediction_figures(index: _Index, runs: dict[str, Any], rows: list[dict[str, Any]]) -> None:
-    """Confusion, ROC and PR of the predictions the results table uses, named like its rows."""
-    from .metrics import confusion
-    from .report_figures import confusion_figure, pr_figure, roc_figure
-
-    sources = {}
-    for row in rows:
-        source = row["predictions_from"]
-        table = runs[source].predictions if source else None
-        if table is not None and table.has_both_classes:
-            known = table.labels >= 0
-            name = source if row["run"] == source else f"{row['run']} ({source})"
-            sources[name] = (table.labels[known], table.prob_fake[known], table.preds[known])
-    if not sources:
-        return
-    index.figure("confusion", confusion_figure({k: confusion(y, d) for k, (y, _, d) in sources.items()}),
-                 "Confusion matrices (rows: true class, columns: predicted; colour: share of the true class).")
-    curves = {k: (y, p) for k, (y, p, _) in sources.items()}
-    index.figure("roc", roc_figure(curves), "ROC curves with AUC; fake is the positive class.")
-    index.figure("pr", pr_figure(curves), "Precision-recall curves with AP; dotted: the share of fakes (chance).")
-
-
-def _cam_figures(index: _Index, label: str, r: Any) -> None:
-    from .report_figures import mean_cam_figure
-
-    groups = [g for g in ("real", "fake") if r.group_mask(g).any() and r.mean_map(g) is not None] or ["all"]
-    maps = {f"{g}\nn={int(r.group_mask(g).sum())}, empty={int(r.cam_empty[r.group_mask(g)].sum())}": r.mean_map(g)
-            for g in groups if r.mean_map(g) is not None}
-    if maps:
-        title = f"{label}: mean {r.summary.get('method', 'CAM')} at {r.summary.get('layer', '?')}"
-        index.figure(f"mean_cam_{label}", mean_cam_figure(maps, r.regions, title=title),
-                     f"{label}: per-class mean CAM (unit mass per image, one colour scale), corner squares and "
-                     "centre outlined.")
-    if (r.path / "overlays.png").is_file():
-        index.copy(f"overlays_{label}", r.path / "overlays.png",
-                   f"{label}: overlays per class — most and least confident and misclassified images.")
-
-
-def _comparisons(index: _Index, cams: dict[str, Any], *, n_perm: int, n_boot: int) -> list[str]:
-    from .comparison import headline, write_comparison
-    from .run_folders import slug
-
-    labels = list(cams)
-    lines = []
-    for other in labels[1:]:
-        stem = "comparison" if len(labels) == 2 else slug(f"comparison_{labels[0]}_vs_{other}")
-        result = write_comparison(cams[labels[0]], cams[other], (labels[0], other), index.out, n_perm=n_perm,
-                                  n_boot=n_boot, stem=stem)
-        name = index._name(stem)
-        (index.out / f"{stem}.png").rename(index.out / name)
-        index.items.append((name, f"{labels[0]} vs {other}: mean CAMs on one scale, their difference "
-                            f"({labels[0]} − {other}), corner share with 95% CIs and p-values ({stem}.json)."))
-        lines += [headline(result, g) for g in result["classes"]] + result["warnings"]
-    return lines
-
-
-def index_markdown(title: str, runs: dict[str, Any], table: str, items: list[tuple[str, str]],
-                   notes: list[str]) -> str:
-    lines = [f"# {title}", "", "Runs:", ""]
-    lines += [f"- **{label}** — {r.kind} run, `{r.path}`" for label, r in runs.items()]
-    lines += ["", "## Results", "", table, ""]
-    if notes:
-        lines += ["## Comparison", ""] + [f"- {n}" for n in notes] + [""]
-    lines += ["## Figures", ""]
-    for i, (name, caption) in enumerate(items, start=1):
-        lines += [f"{i}. {caption}", "", f"   ![{name}]({name})", ""]
-    return "\n".join(lines)
-
-
-def build_report(runs: dict[str, Any], out: Path, *, n_perm: int = 10000, n_boot: int = 2000) -> dict[str, Any]:
-    """Write every figure, ``results.json`` and ``index.md`` into the (empty) folder ``out``."""
-    from .report_figures import markdown_table
-    from .runs import write_json, write_text
-
-    from .run_folders import checkpoint_owners
-
-    rows = results_rows(runs, checkpoint_owners(runs))
-    index = _Index(out)
-    _training_figures(index, runs, rows)
-    _prediction_figures(index, runs, rows)
-    cams = {label: r for label, r in runs.items() if r.kind == "cam"}
-    for label, r in cams.items():
-        _cam_figures(index, label, r)
-    notes = _comparisons(index, cams, n_perm=n_perm, n_boot=n_boot) if len(cams) >= 2 else []
-    table = markdown_table(RESULT_COLUMNS, [format_row(r) for r in rows])
-    write_text(out / "index.md", index_markdown(f"Report {out.name}", runs, table, index.items, notes) + "\n")
-    results = {"rows": rows, "figures": [{"file": f, "caption": c} for f, c in index.items], "notes": notes}
-    write_json(out / "results.json", results)
-    return results
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     setup_logging(args.verbose)
@@ -257,19 +35,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from .run_folders import check_labels, load_run
-    from .runs import run_folder, write_manifest
+    from aigc_explain.reporting.report import write_report_run
+    from aigc_explain.runs.reader import check_labels, load_run
 
     for flag, value in (("--n-perm", args.n_perm), ("--n-boot", args.n_boot)):
         if value < 1:
             raise ValueError(f"{flag} must be >= 1, got {value}")
     labels = check_labels(args.labels, args.runs)
     runs = {label: load_run(path) for label, path in zip(labels, args.runs)}
-    with run_folder(args.out, command="report", overwrite=args.overwrite, inputs=args.runs) as run:
-        out = run.path
-        results = build_report(runs, out, n_perm=args.n_perm, n_boot=args.n_boot)
-        write_manifest(out, command="report", arguments=vars(args))
-    print(json.dumps({"out": str(out), "figures": len(results["figures"]), "index": str(out / "index.md")}))
+    results = write_report_run(runs, args.out, arguments=vars(args), overwrite=args.overwrite, n_perm=args.n_perm,
+                               n_boot=args.n_boot)
+    print(json.dumps({"out": str(args.out), "figures": len(results["figures"]),
+                      "index": f"{args.out}/index.md"}))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from ._cli import run, setup_logging
+from aigc_explain._cli import run, setup_logging
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose)
 
     def body() -> None:
-        from .training import EXPERIMENTS, config_from_experiment, fit, resume_run
+        from aigc_explain.core.experiments import config_from_experiment, EXPERIMENTS
+        from aigc_explain.core.resume import resume_run
+        from aigc_explain.core.training import fit
 
         options = {k: v for k, v in vars(args).items()
                    if k not in ("experiment", "resume", "overwrite", "no_progress", "verbose")}

@@ -16,7 +16,7 @@ import torchvision
 from pytorch_grad_cam import GradCAM
 from torch import nn
 
-from aigc_explain.cam_methods import LogitTarget, compute_cams
+from aigc_explain.explain.methods import compute_cams, LogitTarget
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -18,7 +18,9 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from aigc_explain.data import IMAGENET_MEAN, IMAGENET_STD, eval_transform, find_samples, make_loader
+from aigc_explain.core.folders import find_samples
+from aigc_explain.core.images import eval_transform, IMAGENET_MEAN, IMAGENET_STD
+from aigc_explain.core.loader import make_loader
 
 DEFAULT_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifake-dev" / "val"
 

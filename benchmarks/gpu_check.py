@@ -18,8 +18,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from aigc_explain.cam_methods import compute_cams
-from aigc_explain.models import build_detector, resolve_device
+from aigc_explain.explain.methods import compute_cams
+from aigc_explain.core.inference import resolve_device
+from aigc_explain.core.models import build_detector
 
 
 def _timed(fn, steps: int, device: torch.device) -> float:

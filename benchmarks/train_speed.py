@@ -25,9 +25,11 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import transforms
 
-from aigc_explain.data import IMAGENET_MEAN, IMAGENET_STD, balanced_subset, find_samples
-from aigc_explain.distributed import DistEnv
-from aigc_explain.training import TrainConfig, TrainState, _Run
+from aigc_explain.core.folders import balanced_subset, find_samples
+from aigc_explain.core.images import IMAGENET_MEAN, IMAGENET_STD
+from aigc_explain.core.distributed import DistEnv
+from aigc_explain.core.experiments import TrainConfig
+from aigc_explain.core.training import _Run, TrainState
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifake-dev"
 

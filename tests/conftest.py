@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny labelled image folders made in tmp_path, tiny detectors. Nothing downloads."""
+"""Shared fixtures: tiny labelled image folders made in tmp_path, tiny detectors and checkpoints, the CIFAKE
+development data when it is there, and the one-line error a command prints. Nothing downloads."""
 
 from __future__ import annotations
 
@@ -8,17 +9,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifake-dev"
+CIFAKE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifake-dev"
 
 
-def write_image(path: Path, array: np.ndarray, fmt: str | None = None) -> Path:
+def _write_image(path: Path, array: np.ndarray, fmt: str | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path, format=fmt, quality=95) if (fmt or path.suffix.lower()) in ("JPEG", ".jpg") \
-        else Image.fromarray(array).save(path, format=fmt)
+    if (fmt or path.suffix.lower()) in ("JPEG", ".jpg"):
+        Image.fromarray(array).save(path, format=fmt, quality=95)
+    else:
+        Image.fromarray(array).save(path, format=fmt)
     return path
 
 
-def cue_image(rng: np.random.Generator, size: int, fake: bool, where: str = "corner") -> np.ndarray:
+def _cue_image(rng: np.random.Generator, size: int, fake: bool, where: str = "corner") -> np.ndarray:
     """Noise photo; fakes carry a bright 2-pixel-period stripe pattern in the corners (or centre)."""
     img = rng.integers(40, 200, size=(size, size, 3), dtype=np.uint8)
     if fake:
@@ -32,30 +35,99 @@ def cue_image(rng: np.random.Generator, size: int, fake: bool, where: str = "cor
     return img
 
 
-def make_dataset(root: Path, *, n_train: int = 8, n_val: int = 4, size: int = 32, seed: int = 0,
-                 where: str = "corner", ext: str = ".png") -> Path:
+def _make_dataset(root: Path, *, n_train: int = 8, n_val: int = 4, size: int = 32, seed: int = 0,
+                  where: str = "corner", ext: str = ".png") -> Path:
     """``root/{train,val}/{0_real,1_fake}`` with a learnable cue in the fakes."""
     rng = np.random.default_rng(seed)
     for split, n in (("train", n_train), ("val", n_val)):
         for label, name in ((0, "0_real"), (1, "1_fake")):
             for i in range(n):
-                write_image(root / split / name / f"{i:03d}{ext}", cue_image(rng, size, bool(label), where))
+                _write_image(root / split / name / f"{i:03d}{ext}", _cue_image(rng, size, bool(label), where))
     return root
+
+
+@pytest.fixture(scope="session")
+def write_image():
+    """``write_image(path, array, fmt=None)``: save a uint8 array (JPEG at quality 95), making its folder."""
+    return _write_image
+
+
+@pytest.fixture(scope="session")
+def make_data():
+    """``make_data(root, n_train=8, n_val=4, size=32, seed=0, where="corner", ext=".png")``: a labelled
+    split root whose fakes carry a learnable pattern in the corners (or the centre)."""
+    return _make_dataset
 
 
 @pytest.fixture
 def dataset(tmp_path: Path) -> Path:
-    return make_dataset(tmp_path / "data")
+    return _make_dataset(tmp_path / "data")
+
+
+@pytest.fixture
+def cifake() -> Path:
+    """The CIFAKE development subset in ../shared; the test is skipped where it is absent."""
+    if not CIFAKE.is_dir():
+        pytest.skip(f"{CIFAKE} is not present")
+    return CIFAKE
 
 
 @pytest.fixture
 def tiny_detector():
-    from aigc_explain.models import build_detector
-
     import torch
+
+    from aigc_explain.core.models import build_detector
 
     torch.manual_seed(0)
     return build_detector("test_resnet", image_size=32).eval()
+
+
+def _saved(tmp_path: Path, arch: str, size: int) -> Path:
+    import torch
+
+    from aigc_explain.core.checkpoint import save_checkpoint
+    from aigc_explain.core.models import build_detector
+
+    torch.manual_seed(0)
+    path = tmp_path / "ckpt" / "det.pth"
+    path.parent.mkdir(exist_ok=True)
+    save_checkpoint(path, build_detector(arch, image_size=size))
+    return path
+
+
+@pytest.fixture
+def tiny_ckpt(tmp_path: Path) -> Path:
+    """A saved test_resnet detector at 32 px (our own checkpoint format)."""
+    return _saved(tmp_path, "test_resnet", 32)
+
+
+@pytest.fixture
+def ckpt(tmp_path: Path) -> Path:
+    """A saved resnet18 detector at 64 px (random weights): 2x2 maps at layer4, 8x8 at layer2."""
+    return _saved(tmp_path, "resnet18", 64)
+
+
+@pytest.fixture
+def error_line(capsys):
+    """``error_line()``: the single line a command printed on stderr for a user mistake (asserts it is one)."""
+    def read() -> str:
+        err = [line for line in capsys.readouterr().err.strip().splitlines()
+               if not line.startswith(("INFO", "WARNING"))]
+        assert len(err) == 1, err
+        return err[0]
+    return read
+
+
+@pytest.fixture(scope="session")
+def unit_mass():
+    """``unit_mass(maps)``: ReLU, then each map divided by its sum (all-zero when it has no positive mass)."""
+    def normalise(maps: np.ndarray) -> np.ndarray:
+        stack = np.maximum(np.asarray(maps, dtype=np.float64), 0.0)
+        stack = stack[None] if stack.ndim == 2 else stack
+        total = stack.sum(axis=(1, 2), keepdims=True)
+        out = np.where(total > 0, stack / np.where(total > 0, total, 1.0), 0.0)
+        return out if np.ndim(maps) == 3 else out[0]
+    return normalise
 
 
 @pytest.fixture(scope="module")
@@ -67,25 +139,3 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-@pytest.fixture
-def tiny_ckpt(tmp_path: Path) -> Path:
-    """A saved test_resnet detector at 32 px (our own checkpoint format)."""
-    import torch
-
-    from aigc_explain.checkpoint import save_checkpoint
-    from aigc_explain.models import build_detector
-
-    torch.manual_seed(0)
-    path = tmp_path / "ckpt" / "det.pth"
-    path.parent.mkdir()
-    save_checkpoint(path, build_detector("test_resnet", image_size=32))
-    return path
-
-
-def one_error_line(capsys) -> str:
-    """The single line a command printed on stderr for a user mistake (asserts there is exactly one)."""
-    err = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith(("INFO", "WARNING"))]
-    assert len(err) == 1, err
-    return err[0]

@@ -1,6 +1,5 @@
 """The four notebooks run end to end (tiny configuration), in order, so a notebook that breaks fails CI."""
 
-import os
 from pathlib import Path
 
 import nbformat

@@ -3,32 +3,28 @@
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
-from conftest import SHARED_DATA
 
-pytestmark = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"{SHARED_DATA} is not present")
+def test_cifake_layout_and_decoding(cifake):
+    from aigc_explain.core.folders import class_counts, find_samples, split_folder
+    from aigc_explain.core.images import read_image
 
-
-def test_cifake_layout_and_decoding():
-    from aigc_explain.data import class_counts, find_samples, read_image, split_folder
-
-    train = find_samples(split_folder(SHARED_DATA, "train"), require_labels=True)
-    val = find_samples(split_folder(SHARED_DATA, "val"), require_labels=True)
+    train = find_samples(split_folder(cifake, "train"), require_labels=True)
+    val = find_samples(split_folder(cifake, "val"), require_labels=True)
     assert class_counts(train) == {"real": 3200, "fake": 3200}
     assert class_counts(val) == {"real": 800, "fake": 800}
     image = read_image(val[0].path)
     assert image.shape == (3, 32, 32) and image.dtype == torch.uint8
 
 
-def test_cam_on_cifake_images(tmp_path: Path):
+def test_cam_on_cifake_images(tmp_path: Path, cifake):
     """The whole CAM chain on real JPEGs: 16 validation images, a tiny random detector."""
-    from aigc_explain.explain import CamSettings, explain_folder
-    from aigc_explain.models import build_detector
+    from aigc_explain.explain.folder import CamSettings, explain_folder
+    from aigc_explain.core.models import build_detector
 
     torch.manual_seed(0)
-    result = explain_folder(build_detector("resnet18", image_size=64), SHARED_DATA / "val",
+    result = explain_folder(build_detector("resnet18", image_size=64), cifake / "val",
                             CamSettings(limit=16, layer="layer2"))
     assert len(result.paths) == 16 and set(result.labels.tolist()) == {0, 1}
     assert result.raw_maps.shape == (16, 8, 8) and np.isfinite(result.prob_fake).all()

@@ -30,7 +30,6 @@ CueKind = Literal["numeric", "boolean", "categorical"]
 @dataclass(frozen=True)
 class Cue:
     """One file cue: its name, how to encode it, and what it means."""
-
     name: str
     kind: CueKind
     description: str
@@ -65,7 +64,6 @@ NOT_APPLICABLE = "n/a"
 @dataclass(frozen=True)
 class FileCues:
     """The cues of one image file, in ``CUES`` order; ``as_dict()`` gives a plain row."""
-
     format: str
     width: int
     height: int

@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from ..regions import MASS_KEYS, check_fractions, region_masks, region_masses
-from ..stats import percentile_interval, to_json_float
+from aigc_explain.analysis.regions import check_fractions, region_masks, region_masses
+from aigc_explain.analysis.stats import percentile_interval, to_json_float
+from aigc_explain.runs.contract import MASS_KEYS
 
 MAX_BLOCK = 8  # auto block cap: within a block, fake > real and fake < real cancel before the ReLU
 _REGION_NAMES = ("corner", "center", "border")
@@ -70,7 +71,6 @@ def masses_of_difference(real: np.ndarray, fake: np.ndarray, fracs: tuple[float,
 
 class PoissonBootstrap:
     """B replicates of weighted per-class sums of block-pooled maps (class 0 real, 1 fake)."""
-
     def __init__(self, shape: tuple[int, int], *, n_boot: int = 200, seed: int = 0, block: int | None = None,
                  fracs: tuple[float, float, float] = (0.25, 0.5, 0.125)) -> None:
         check_fractions(*fracs)

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import convolve1d
 
-from ..spectra import log_power_spectrum, to_gray
-from .pixel_bootstrap import PoissonBootstrap
+from aigc_explain.analysis.spectra import log_power_spectrum, to_gray
+from aigc_explain.audit.pixel_bootstrap import PoissonBootstrap
 
 # Denoiser: the 3x3 binomial (Gaussian, sigma ~0.7) low-pass. Its gain is exactly 0 at Nyquist, so
 # period-2 up-sampling patterns pass into the residual undamped, and it is linear (the mean residual is
@@ -74,7 +74,7 @@ def residual_energy(residuals: np.ndarray) -> np.ndarray:
 def load_for_audit(path: str | Path, size: int) -> np.ndarray:
     """Decode with ``data.read_image`` and resize with ``data.Resize(size)`` (the detector's evaluation
     resize, so pixel maps align with CAM maps); returns (size, size, 3) uint8."""
-    from ..data import Resize, read_image
+    from aigc_explain.core.images import Resize, read_image
 
     if isinstance(size, bool) or not isinstance(size, int) or size < 3:
         raise ValueError(f"size must be an int >= 3 (pixels, e.g. the detector's --image-size), got {size!r}")
@@ -116,7 +116,6 @@ class PixelEvidence:
     default to a running count from ``first_id``; give shards disjoint ids (``first_id`` or ``ids=``)
     so ``merge`` equals one pass.
     """
-
     def __init__(self, shape: tuple[int, int], *, n_boot: int = 200, seed: int = 0, block: int | None = None,
                  corner_frac: float = 0.25, center_frac: float = 0.5, border_frac: float = 0.125,
                  first_id: int = 0) -> None:
@@ -242,7 +241,6 @@ class ResidualFingerprint:
     patterns (an up-sampling checkerboard of period 2 peaks at (±0.5, ±0.5) cycles/pixel, index (0, 0)
     after fftshift). Spectra are fftshifted (DC at (H // 2, W // 2)); see ``frequencies``.
     """
-
     def __init__(self, shape: tuple[int, int]) -> None:
         if len(shape) != 2 or min(shape) < 2:
             raise ValueError(f"shape must be (H, W) of at least 2x2, got {shape!r}")

@@ -17,7 +17,7 @@ from aigc_explain.audit.pixels import (
     residual_energy,
     residual_maps,
 )
-from aigc_explain.regions import region_masks, region_masses
+from aigc_explain.analysis.regions import region_masks, region_masses
 
 SIZE, N = 64, 40
 
@@ -200,7 +200,7 @@ def test_fingerprint_peaks_at_nyquist_for_period_two_plant(corner_data):
 def test_load_for_audit_uses_project_decoder_and_resize(tmp_path):
     from PIL import Image
 
-    from aigc_explain.data import Resize, read_image
+    from aigc_explain.core.images import read_image, Resize
 
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(tmp_path / "a.png")

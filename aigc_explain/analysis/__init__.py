@@ -1,0 +1,1 @@
+"""Numbers from maps and predictions (numpy/scipy only): regions, statistics, metrics, spectra, comparisons."""

@@ -1,0 +1,1 @@
+"""Do the explanations deserve trust? Sanity (randomisation), faithfulness, robustness, the planted benchmark."""

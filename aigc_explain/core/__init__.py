@@ -1,0 +1,1 @@
+"""Detectors and data (torch, no grad-cam or matplotlib): folders, images, models, checkpoints, training."""

@@ -1,0 +1,137 @@
+"""Decoding images and the recorded transforms: per-image uint8 steps, then one normalisation per batch.
+
+Evaluation preprocessing is resize to S×S (bilinear, antialiased) — never a centre crop: the corners must
+survive. ``with_perturbation`` puts a robustness perturbation in front of a transform.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as TF
+
+from aigc_explain.core.perturb import Perturbation, apply
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+AUGMENTATIONS = ("none", "report", "blur-jpeg")
+
+
+def _to_rgb_array(img: Image.Image) -> np.ndarray:
+    """Any PIL mode -> (H, W, 3) uint8; 16-bit and float images are scaled, not clipped."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        if img.mode == "F":
+            top = max(float(arr.max()), 1.0) if arr.max() > 1.0 else 1.0
+        gray = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    return np.array(img.convert("RGB"), dtype=np.uint8)
+
+
+def read_image(path: str | Path) -> torch.Tensor:
+    """Decode an image as a (3, H, W) uint8 tensor. Raises on unreadable, truncated or bomb files.
+
+    Pillow checks the pixel count against its decompression-bomb limit before decoding and names
+    the problem of a bad file in its exception, which ends up in ``skipped.csv``.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(path) as img:
+            img.load()
+            return _array_to_chw(_to_rgb_array(img))
+
+
+def _array_to_chw(arr: np.ndarray) -> torch.Tensor:
+    # CHW contiguous: a channels-last batch silently takes a much slower convolution path on CPU
+    return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
+
+
+class Normalize255:
+    """uint8 -> float ``(x/255 - mean)/std`` in one pass over one buffer (ToDtype + Normalize take two);
+    works on one image or a batch."""
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        self.shift = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1) * 255.0
+        self.scale = 1.0 / (torch.tensor(std, dtype=torch.float32).view(3, 1, 1) * 255.0)
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        return image.float().sub_(self.shift).mul_(self.scale)
+
+
+class Resize:
+    """Resize a uint8 image to size×size (bilinear, antialiased); a no-op at that size already."""
+    def __init__(self, size: int) -> None:
+        self.size = int(size)
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        if tuple(image.shape[-2:]) == (self.size, self.size):
+            return image
+        return TF.resize(image, [self.size, self.size], antialias=True)
+
+
+class RandomJPEG:
+    """Re-encode with a random JPEG quality in [low, high] through Pillow's libjpeg (CNNDetection's
+    augmentation; torchvision's own JPEG encoder is deprecated)."""
+    def __init__(self, low: int, high: int) -> None:
+        self.low, self.high = int(low), int(high)
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        quality = int(torch.randint(self.low, self.high + 1, ()).item())
+        return apply(image, Perturbation("jpeg", quality))
+
+
+class ImagePipeline:
+    """Per-image uint8 steps, then normalisation. Called on one image it does both; ``make_loader``
+    runs the steps per image and normalises each stacked batch once (stacking uint8 moves 4x fewer bytes)."""
+    def __init__(self, steps: Callable[[torch.Tensor], torch.Tensor], normalize: Normalize255) -> None:
+        self.steps, self.normalize = steps, normalize
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        return self.normalize(self.steps(image))
+
+
+def eval_transform(size: int, mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD):
+    """Resize to size×size (bilinear, antialiased), scale to [0, 1], normalise. No centre crop."""
+    return ImagePipeline(Resize(size), Normalize255(mean, std))
+
+
+def train_transform(size: int, augment: str = "none", mean: tuple[float, ...] = IMAGENET_MEAN,
+                    std: tuple[float, ...] = IMAGENET_STD):
+    """``none`` = the report's plain setting; ``report`` = flip, rotation ±10°, RandomCrop(padding 4);
+    ``blur-jpeg`` = ``report`` plus CNNDetection-style blur (σ 0–3) and JPEG (q 30–100), p=0.5 each."""
+    if augment not in AUGMENTATIONS:
+        raise ValueError(f"augment={augment!r} is not one of {', '.join(AUGMENTATIONS)}")
+    if augment == "none":
+        return eval_transform(size, mean, std)
+    steps: list[Any] = [Resize(size)]
+    if augment == "blur-jpeg":
+        kernel = 2 * min(9, (size - 1) // 2) + 1  # 3σ at σ=3, but never wider than the image
+        steps += [v2.RandomApply([v2.GaussianBlur(kernel, sigma=(1e-3, 3.0))], p=0.5),
+                  v2.RandomApply([RandomJPEG(30, 100)], p=0.5)]
+    if augment in ("report", "blur-jpeg"):
+        steps += [v2.RandomHorizontalFlip(), v2.RandomRotation(10), v2.RandomCrop(size, padding=4)]
+    return ImagePipeline(v2.Compose(steps), Normalize255(mean, std))
+
+
+def describe_preprocessing(size: int, mean: tuple[float, ...], std: tuple[float, ...]) -> dict:
+    """What evaluation did to each image, for manifests and summaries."""
+    return {"resize": [size, size], "interpolation": "bilinear, antialiased", "center_crop": False,
+            "scale": "uint8/255", "mean": list(mean), "std": list(std)}
+
+
+def with_perturbation(transform: Any, perturbation: Perturbation | None) -> Any:
+    """``transform`` preceded by ``perturbation`` (picklable, so DataLoader workers can use it)."""
+    if perturbation is None:
+        return transform
+    if isinstance(transform, ImagePipeline):  # keep the loader's one-normalisation-per-batch path
+        return ImagePipeline(v2.Compose([perturbation, transform.steps]), transform.normalize)
+    return v2.Compose([perturbation, transform])

@@ -1,0 +1,152 @@
+"""Writing a CAM run folder: the output contract in the README (names from ``runs.contract``).
+
+Files: ``per_image.csv``, ``cams.npz`` (raw signed maps at the layer's resolution), ``mean_cam_<group>
+.npy/.png``, ``aggregates.npz`` (running sums, so shards can be merged), ``summary.json``,
+``overlays/`` + ``overlays.png``, ``skipped.csv``; ``write_cam_run`` adds the manifest and the run record.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from aigc_explain.core.images import describe_preprocessing, read_image
+from aigc_explain.core.inference import resolve_device
+from aigc_explain.core.models import Detector
+from aigc_explain.explain.folder import CamResult, CamSettings, explain_folder, label_name
+from aigc_explain.explain.methods import scale_like_gradcam
+from aigc_explain.reporting.figures import contact_sheet, heatmap_figure, overlay, save_figure
+from aigc_explain.runs.contract import CSV_COLUMNS, MASS_KEYS
+from aigc_explain.runs.files import (atomic_write_bytes, library_versions, save_npy, save_npz, sha256_file, write_csv,
+                                     write_json, write_manifest, write_skipped)
+from aigc_explain.runs.folders import run_folder
+
+log = logging.getLogger(__name__)
+
+
+def _fmt(value: float) -> str:
+    return "nan" if not math.isfinite(value) else repr(float(value))
+
+
+def per_image_rows(result: CamResult) -> list[list[Any]]:
+    m = result.masses
+    return [[p, label_name(y), _fmt(pf), label_name(pr), bool(m["cam_empty"][i])] +
+            [_fmt(m[k][i]) for k in MASS_KEYS]
+            for i, (p, y, pf, pr) in enumerate(zip(result.paths, result.labels, result.prob_fake, result.preds))]
+
+
+def save_result(result: CamResult, out: str | Path, *, overlays: int = 4, extra_summary: dict | None = None) -> dict:
+    """Write every output file into ``out`` (an existing, empty run folder); returns the summary."""
+    out = Path(out)
+    write_csv(out / "per_image.csv", CSV_COLUMNS, per_image_rows(result))
+    save_npz(out / "cams.npz", compressed=True, paths=np.array(result.paths), index=result.indices,
+             maps=result.raw_maps, prob_fake=result.prob_fake, labels=result.labels,
+             input_size=np.array(result.input_size), layer=np.array(result.layer_name),
+             method=np.array(result.settings.method))
+    state = {}
+    means = {}
+    for group, acc in result.accumulators.items():
+        means[group] = acc.mean()
+        save_npy(out / f"mean_cam_{group}.npy", means[group])
+        for key, value in acc.state_dict().items():
+            state[f"{group}/{key}"] = value
+    save_npz(out / "aggregates.npz", **state)
+    _mean_figures(result, means, out)
+    summary = {**result.summary(), **(extra_summary or {})}
+    summary["regions"] = {"corner_frac": result.settings.corner_frac, "center_frac": result.settings.center_frac,
+                          "border_frac": result.settings.border_frac}
+    write_json(out / "summary.json", summary)
+    if overlays > 0:
+        _overlays(result, out, overlays)
+    write_skipped(out, result.skipped)
+    return summary
+
+
+def _mean_figures(result: CamResult, means: dict[str, np.ndarray], out: Path) -> None:
+    s = result.settings
+    outline = {"corner_frac": s.corner_frac, "center_frac": s.center_frac}
+    for group, mean in means.items():
+        acc = result.accumulators[group]
+        fig = heatmap_figure({f"{group} (n={acc.n}, empty={acc.n_empty})": mean}, regions=outline,
+                             title=f"mean {s.method} ({s.target}) at {result.layer_name}")
+        save_figure(fig, out / f"mean_cam_{group}.png")
+
+
+def pick_overlays(result: CamResult, n: int) -> list[tuple[str, str, int]]:
+    """(group, kind, index): per class the n most and least confident images and n misclassified ones."""
+    labels, prob, preds = result.labels, result.prob_fake, result.preds
+    picks: list[tuple[str, str, int]] = []
+    groups = [(g, np.flatnonzero(labels == k)) for g, k in (("real", 0), ("fake", 1))]
+    if not any(len(idx) for _, idx in groups):
+        groups = [("unlabelled", np.arange(len(labels)))]
+    for group, idx in groups:
+        if not len(idx):
+            continue
+        conf = {"real": 1 - prob[idx], "fake": prob[idx]}.get(group, np.maximum(prob[idx], 1 - prob[idx]))
+        order = idx[np.argsort(-conf, kind="stable")]
+        picks += [(group, "most", int(i)) for i in order[:n]]
+        picks += [(group, "least", int(i)) for i in order[::-1][:n]]
+        wrong = idx[preds[idx] != labels[idx]] if group != "unlabelled" else idx[:0]
+        picks += [(group, "wrong", int(i)) for i in wrong[:n]]
+    return picks
+
+
+def _overlays(result: CamResult, out: Path, n: int) -> None:
+    folder = out / "overlays"
+    folder.mkdir(exist_ok=True)
+    tiles, captions = [], []
+    for group, kind, i in pick_overlays(result, n):
+        try:
+            image = read_image(result.paths[i])
+        except (OSError, ValueError) as exc:  # the file changed since the run: skip the tile, keep the rest
+            log.warning("overlay skipped for %s: %s", result.paths[i], exc)
+            continue
+        h, w = result.input_size
+        pic = np.asarray(Image.fromarray(image.permute(1, 2, 0).numpy()).resize((w, h), Image.BILINEAR))
+        cam = scale_like_gradcam(result.raw_maps[i:i + 1], (h, w))[0]
+        tile = overlay(pic, cam)
+        stem = Path(result.paths[i]).stem
+        buf = io.BytesIO()
+        Image.fromarray(tile).save(buf, format="PNG")
+        atomic_write_bytes(folder / f"{group}_{kind}_{len(tiles):03d}_{stem}.png", buf.getvalue())
+        tiles.append(tile)
+        captions.append(f"{group}/{kind}: {stem}\np(fake)={result.prob_fake[i]:.3f}")
+    if tiles:
+        save_figure(contact_sheet(tiles, captions, title=f"{result.settings.method} overlays"), out / "overlays.png")
+
+
+def save_run(result: CamResult, out: str | Path, *, overwrite: bool = False, overlays: int = 4,
+             extra_summary: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``save_result`` into a run folder of its own (manifest and completion record included), for results
+    made through the Python API; ``compare`` and ``report`` read it like a ``cam`` run."""
+    with run_folder(out, command="cam", overwrite=overwrite) as run:
+        summary = save_result(result, run.path, overlays=overlays, extra_summary=extra_summary)
+        write_manifest(run.path, command="cam (Python API)", arguments={"settings": summary["settings"]},
+                       detector=result.detector_config)
+    return summary
+
+
+def run_extra(ckpt: str | Path, detector: Detector) -> dict[str, Any]:
+    """What a CAM summary records about its detector: preprocessing, checkpoint hash, library versions."""
+    return {"preprocessing": describe_preprocessing(detector.image_size, detector.mean, detector.std),
+            "checkpoint_sha256": sha256_file(ckpt), "versions": library_versions()}
+
+
+def write_cam_run(detector: Detector, ckpt: str | Path, images: str | Path, out: str | Path, settings: CamSettings,
+                  *, arguments: dict[str, Any], overwrite: bool = False, device: str = "auto", workers: int = 0,
+                  overlays: int = 4, progress: bool = False) -> tuple[dict[str, Any], CamResult]:
+    """The ``cam`` job: explain ``images`` into the run folder ``out`` (contract, manifest, record)."""
+    with run_folder(out, command="cam", overwrite=overwrite, inputs=[ckpt, images]) as run:
+        result = explain_folder(detector, images, settings, device=resolve_device(device), workers=workers,
+                                progress=progress)
+        extra = run_extra(ckpt, detector)
+        summary = save_result(result, run.path, overlays=overlays, extra_summary=extra)
+        write_manifest(run.path, command="cam", arguments=arguments, checkpoint_sha256=extra["checkpoint_sha256"],
+                       detector=detector.config(), preprocessing=extra["preprocessing"])
+    return summary, result

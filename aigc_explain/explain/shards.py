@@ -1,0 +1,158 @@
+"""Shards of one CAM run: ``cam --shard K/N`` runs, their merge into the run one process gives, and the
+same under ``torchrun`` (rank r explains shard r+1/N, rank 0 merges). A merge checks that the shards are
+exactly 1..N of one N, of one image selection, checkpoint and setting."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from aigc_explain.analysis.regions import MeanMapAccumulator
+from aigc_explain.core.inference import resolve_device
+from aigc_explain.core.models import Detector
+from aigc_explain.explain.folder import CamResult, CamSettings, explain_folder
+from aigc_explain.explain.save import run_extra, save_result
+from aigc_explain.runs.contract import MASS_KEYS
+from aigc_explain.runs.files import write_manifest
+from aigc_explain.runs.folders import mark_complete, open_run, prepare_run_dir, run_folder
+from aigc_explain.runs.reader import load_cam_run
+
+
+def load_result(folder: str | Path) -> CamResult:
+    """Rebuild a ``CamResult`` from a complete CAM run folder (the one reader, ``runs.reader``, parses it)."""
+    run = load_cam_run(folder)
+    summary, arrays = run.summary, run.arrays()
+    accs = {g: MeanMapAccumulator.from_state(state) for g, state in run.aggregates().items()}
+    masses = {k: run.masses[k] for k in MASS_KEYS}
+    masses["cam_empty"] = run.cam_empty
+    settings = dict(summary["settings"])
+    settings["shard"] = tuple(settings["shard"]) if settings.get("shard") else None
+    return CamResult(CamSettings(**settings), summary["detector"], summary["layer"], tuple(summary["map_size"]),
+                     tuple(summary["input_size"]), list(run.predictions.paths), arrays["index"], arrays["labels"],
+                     arrays["prob_fake"], arrays["maps"], masses, accs, run.skipped(), summary.get("warnings", []),
+                     summary.get("selection"))
+
+
+_SAME_IN_EVERY_SHARD = ("method", "target", "layer", "map_size", "input_size", "regions")
+
+
+def _check_shards(results: list[CamResult], summaries: list[dict]) -> None:
+    """Shards merge only when they are exactly 1..N of one N, of one image selection, checkpoint and setting."""
+    shards = [r.settings.shard for r in results]
+    if any(s is None for s in shards):
+        raise ValueError("only --shard K/N runs merge: one of the runs was not made with --shard")
+    counts = {n for _, n in shards}
+    if len(counts) > 1:
+        raise ValueError(f"the runs are shards of different splits ({', '.join(f'{k}/{n}' for k, n in shards)}); "
+                         "merge the shards of one --shard K/N split")
+    n = counts.pop()
+    ks = sorted(k for k, _ in shards)
+    if ks != list(range(1, n + 1)):
+        missing = sorted(set(range(1, n + 1)) - set(ks))
+        twice = sorted({k for k in ks if ks.count(k) > 1})
+        what = (f"shard(s) {', '.join(f'{k}/{n}' for k in missing)} missing" if missing else "") + \
+               ("; " if missing and twice else "") + (f"shard(s) {', '.join(f'{k}/{n}' for k in twice)} given twice"
+                                                     if twice else "")
+        raise ValueError(f"cam merge needs every shard 1/{n} … {n}/{n} exactly once: {what}")
+    same = {"image selection": [r.selection for r in results],
+            "checkpoint": [s.get("checkpoint_sha256") for s in summaries],
+            "detector": [r.detector_config for r in results],
+            "settings": [{**r.settings.__dict__, "shard": None} for r in results],
+            **{key: [s.get(key) for s in summaries] for key in _SAME_IN_EVERY_SHARD}}
+    for what, values in same.items():
+        if any(v is None for v in values) and what == "image selection":
+            raise ValueError("a run does not record its image selection (made by an older aigc_explain); "
+                             "run the shards again")
+        if len({json_key(v) for v in values}) > 1:
+            raise ValueError(f"the runs differ in {what}; only the shards of one run (same --images, --limit, "
+                             "--ckpt, method, layer and settings) merge")
+
+
+def merge_results(results: list[CamResult], summaries: list[dict]) -> CamResult:
+    """Combine shard runs into the result a single run over all their images gives."""
+    if len(results) < 2:
+        raise ValueError("merge needs at least two run folders")
+    _check_shards(results, summaries)
+    index = np.concatenate([r.indices for r in results])
+    if len(np.unique(index)) != len(index):
+        raise ValueError("the runs share images (same index twice); pass each shard once")
+    order = np.argsort(index, kind="stable")
+    accs: dict[str, MeanMapAccumulator] = {}
+    for r in results:
+        for g, acc in r.accumulators.items():
+            accs.setdefault(g, MeanMapAccumulator(acc.shape)).merge(acc)
+    first = results[0]
+
+    def cat(get) -> np.ndarray:
+        return np.concatenate([get(r) for r in results])[order]
+
+    masses = {k: cat(lambda r, k=k: r.masses[k]) for k in first.masses}
+    paths = [p for r in results for p in r.paths]
+    settings = CamSettings(**{**first.settings.__dict__, "shard": None})
+    return CamResult(settings, first.detector_config, first.layer_name, first.map_size, first.input_size,
+                     [paths[i] for i in order], index[order],
+                     cat(lambda r: r.labels), cat(lambda r: r.prob_fake), cat(lambda r: r.raw_maps), masses, accs,
+                     [s for r in results for s in r.skipped], first.warnings, first.selection)
+
+
+def json_key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def merge_runs(runs: list[str], out: str | Path, *, overwrite: bool = False, overlays: int = 4) -> Path:
+    """``cam merge``: shard folders -> one run folder equal to a single run over all their images."""
+    for r in runs:
+        if not Path(r).is_dir():
+            raise FileNotFoundError(f"shard run folder {r} does not exist")
+    with run_folder(out, command="cam merge", overwrite=overwrite, inputs=runs) as run:
+        merge_into(runs, run.path, overlays=overlays)
+    return run.path
+
+
+def merge_into(runs: list[str], folder: Path, *, overlays: int = 4) -> None:
+    """Write the merge of the shard folders ``runs`` into the open run folder ``folder``."""
+    results = [load_result(r) for r in runs]  # refuses incomplete or damaged shards
+    summaries = [json.loads((Path(r) / "summary.json").read_text()) for r in runs]
+    merged = merge_results(results, summaries)
+    extra = {k: summaries[0][k] for k in ("preprocessing", "checkpoint_sha256", "versions") if k in summaries[0]}
+    save_result(merged, folder, overlays=overlays, extra_summary=extra)
+    write_manifest(folder, command="cam merge", arguments={"runs": runs, "out": str(folder)}, merged_from=runs,
+                   **extra)
+
+
+def explain_distributed(detector: Detector, ckpt: str | Path, images: str | Path, out: str | Path,
+                        settings: CamSettings, *, overwrite: bool = False, device: str = "auto", workers: int = 0,
+                        overlays: int = 4) -> None:
+    """Under torchrun: rank r explains shard r+1/N into OUT/shards/, rank 0 then merges them into OUT."""
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    dist.init_process_group("gloo")  # only barriers travel; CAMs run on each rank's own device
+    out, run = Path(out), None
+    try:
+        if rank == 0:
+            run = open_run(out, command="cam", overwrite=overwrite, inputs=[ckpt, images])
+        dist.barrier()
+        shard = prepare_run_dir(out / "shards" / f"shard-{rank + 1}-of-{world}", command="cam")
+        where = resolve_device(device)
+        if where.type == "cuda":
+            where = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        result = explain_folder(detector, images, dataclasses.replace(settings, shard=(rank + 1, world)),
+                                device=where, workers=workers, progress=False)
+        save_result(result, shard, overlays=0, extra_summary=run_extra(ckpt, detector))
+        mark_complete(shard, "cam")
+        dist.barrier()
+        if rank == 0:
+            merge_into(sorted(str(p) for p in (out / "shards").iterdir()), out, overlays=overlays)
+            run.complete()
+    except BaseException as exc:
+        if run is not None:
+            run.abort(exc)
+        raise
+    finally:
+        dist.destroy_process_group()

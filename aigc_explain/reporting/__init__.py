@@ -1,0 +1,1 @@
+"""Figures and reports (matplotlib; never torch): primitives, panels, the report builder."""

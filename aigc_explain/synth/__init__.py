@@ -1,0 +1,1 @@
+"""Synthetic datasets with known answers: the demo's photos vs. up-convolution fakes, and planted artifacts."""
