@@ -1,12 +1,7 @@
-"""Reports from run folders: the comparison of two CAM runs, and slide-ready figures from training,
-evaluation and CAM run folders, in order, with an ``index.md`` that shows each with one line.
-
-Figures: loss/accuracy per epoch (training runs), the results table (model, setting, best val accuracy;
-real/fake accuracy and AP where predictions exist), confusion matrices, ROC and PR curves (evaluation
-runs, and CAM runs' per_image.csv), per-class mean CAMs and overlay galleries (CAM runs), and the
-comparison of the first CAM run with each other one. A CAM or evaluation run belongs to a training run
-when its checkpoint lies in that folder (its manifest's ``ckpt``) or has the hash of its best_model.pth
-or final_model.pth; its predictions then fill that run's row."""
+"""Reports from run folders: the comparison of two CAM runs (``write_comparison``) and the numbered report
+panels with ``index.md`` and ``results.json`` (``build_report``; what each panel shows is listed in
+``aigc-explain report --help``). A CAM or evaluation run belongs to a training run when its checkpoint lies
+in that folder or has the hash of its best_model.pth or final_model.pth."""
 
 from __future__ import annotations
 
