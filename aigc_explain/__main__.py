@@ -15,6 +15,7 @@ COMMANDS = {
     "sanity": "model-parameter randomisation test of a CAM method (Adebayo et al. 2018)",
     "faithfulness": "deletion/insertion AUC and ROAD of a CAM method vs trivial maps",
     "benchmark": "known-answer benchmark: train on an artifact planted in the corners or centre, check the CAMs find it",
+    "audit": "data-side evidence: do file cues give the label away, where do the classes differ in the pixels",
     "demo": "the main job end to end on a dataset it builds itself (make demo)",
 }
 

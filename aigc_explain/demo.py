@@ -59,6 +59,8 @@ def _demo_into(out: Path, args: argparse.Namespace) -> dict:
     from aigc_explain.reporting.report import write_comparison_run, write_report_run
     from aigc_explain.runs.files import atomic_write_bytes, write_json
     from aigc_explain.runs.reader import load_cam_run, load_run
+    from aigc_explain.evidence.gather import AuditSettings
+    from aigc_explain.evidence.write import write_audit_run
     from aigc_explain.synth.demo_data import build_demo_dataset
 
     start = time.perf_counter()
@@ -67,6 +69,11 @@ def _demo_into(out: Path, args: argparse.Namespace) -> dict:
     info = build_demo_dataset(data, n_train=args.n_train, n_val=args.n_val, size=args.size, seed=args.seed,
                               ae_steps=args.ae_steps)
     results: dict = {"dataset": info, "runs": {}}
+    _step("auditing the data (file cues, pixel evidence) before any detector sees it", start)
+    audit = write_audit_run(data, out / "audit", AuditSettings(size=args.image_size),
+                            arguments={"data": str(data), "size": args.image_size})
+    results["audit"] = {k: audit[k] for k in ("cue_auc", "cue_auc_ci95", "pixel_corner_share", "verdict")}
+    results["audit"]["val_pixel_corner_share"] = audit["per_split"]["val"]["pixel_corner_share"]
     for name, augment in SETTINGS.items():
         _step(f"training {args.model} ({name}) for {args.epochs} epochs", start)
         cfg = TrainConfig(data=str(data), out=str(out / f"train_{name}"), model=args.model, weights=args.weights,
@@ -89,6 +96,7 @@ def _demo_into(out: Path, args: argparse.Namespace) -> dict:
     write_comparison_run(*(load_cam_run(out / f"cam_{n}") for n in labels), labels, out / "comparison",
                          arguments={"runs": [f"cam_{n}" for n in labels], "labels": list(labels)})
     runs = {f"{kind}_{name}": load_run(out / f"{kind}_{name}") for name in SETTINGS for kind in ("train", "eval", "cam")}
+    runs["audit"] = load_run(out / "audit")
     write_report_run(runs, out / "report", arguments={"runs": list(runs)})
     # the README's picture
     atomic_write_bytes(out.parent / "demo_comparison.png", (out / "comparison" / "comparison.png").read_bytes())
@@ -104,6 +112,7 @@ def _print_results(results: dict, out: str) -> None:
                            for g, v in r["corner_share"].items() if v["mean"] is not None)
         print(f"  {name:<12} val accuracy {r['val_accuracy']:.3f}  AP {r['average_precision']:.3f}  "
               f"corner_share {shares}")
+    print(f"  data audit   {results['audit']['verdict']}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from aigc_explain.audit.spectrum import class_spectra, write_spectra
+    from aigc_explain.evidence.spectrum import class_spectra, write_spectra
     from aigc_explain.core.folders import NoReadableImages, balanced_subset, find_samples
     from aigc_explain.runs.files import write_json, write_manifest, write_skipped
     from aigc_explain.runs.folders import run_folder

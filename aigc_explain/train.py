@@ -38,6 +38,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--amp", choices=("auto", "bf16", "off"),
                    help="bf16 autocast: auto (default) = on CUDA only; bf16 = also on CPU (fast with AMX)")
     p.add_argument("--limit", type=int, help="use at most N images per split (quick runs)")
+    p.add_argument("--reencode", metavar="jpeg:Q|png", help="re-encode every image identically in memory first, "
+                                                            "removing storage cues (see the audit command)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from checkpoint.pth with its own settings (--epochs N extends it)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")

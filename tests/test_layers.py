@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "aigc_explain"
-LAYERS = ("runs", "analysis", "reporting", "core", "synth", "explain", "checks", "audit")
+LAYERS = ("runs", "analysis", "reporting", "core", "synth", "explain", "checks", "evidence")
 COMMANDS = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__", "__main__", "_cli"}
 # What each layer may import from the package (besides itself).
 ALLOWED = {
@@ -21,7 +21,7 @@ ALLOWED = {
     "synth": {"runs", "analysis", "core"},
     "explain": {"runs", "analysis", "reporting", "core"},
     "checks": {"runs", "analysis", "reporting", "core", "explain", "synth"},
-    "audit": {"runs", "analysis", "reporting", "core"},
+    "evidence": {"runs", "analysis", "reporting", "core"},
 }
 TORCH = ("torch", "torchvision", "timm", "pytorch_grad_cam")
 
@@ -68,7 +68,7 @@ def _layer(module: str) -> str | None:
 def test_top_level_holds_only_the_commands():
     assert {p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__"} == set(LAYERS)
     expected = {"train", "evaluate", "cam", "compare", "report", "spectrum", "sanity", "faithfulness", "benchmark",
-                "demo", "hub"}
+                "demo", "audit", "hub"}
     assert COMMANDS == expected
 
 

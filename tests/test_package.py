@@ -9,7 +9,7 @@ from aigc_explain.__main__ import COMMANDS, main
 
 
 def test_import_is_cheap():
-    code = ("import sys, aigc_explain, aigc_explain.analysis.regions, aigc_explain.analysis.stats, aigc_explain.runs.files, aigc_explain.runs.folders, aigc_explain.runs.reader, aigc_explain.audit.cues;"
+    code = ("import sys, aigc_explain, aigc_explain.analysis.regions, aigc_explain.analysis.stats, aigc_explain.runs.files, aigc_explain.runs.folders, aigc_explain.runs.reader, aigc_explain.evidence.cues;"
             "heavy = [m for m in ('torch', 'timm', 'pytorch_grad_cam', 'matplotlib', 'torchvision') if m in sys.modules];"
             "print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -122,6 +122,18 @@ def compare_runs(run_a: CamRun, run_b: CamRun, labels: tuple[str, str] = ("a", "
             "warnings": warnings}
 
 
+def map_correlation(map_a: np.ndarray, map_b: np.ndarray) -> dict[str, Any]:
+    """Pearson and Spearman correlation of two maps' pixels on A's grid (B resampled when sizes differ):
+    do two maps (a detector's mean CAM and where the data differ) put their mass in the same places?"""
+    from scipy.stats import pearsonr, spearmanr
+
+    a, b, resampled = common_grid(map_a, map_b)
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return {"pearson": None, "spearman": None, "resampled": resampled}
+    return {"pearson": float(pearsonr(a.ravel(), b.ravel()).statistic),
+            "spearman": float(spearmanr(a.ravel(), b.ravel()).statistic), "resampled": resampled}
+
+
 def panel_data(run_a: CamRun, run_b: CamRun, labels: tuple[str, str], groups: list[str]) -> dict[str, Any]:
     """What the comparison figure draws: per class both mean maps on one grid and the per-image
     corner shares (NaN dropped) of both runs."""

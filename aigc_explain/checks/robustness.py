@@ -9,6 +9,7 @@ The tables and figures are pure numpy/matplotlib; torch is imported only inside 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,14 +93,17 @@ def cam_row(clean: CamMeasures, other: CamMeasures, *, seed: int = 0) -> dict[st
 
 def sweep(detector: Detector, data: str | Path, perturbations: list[Perturbation], *, split: str = "val",
           batch_size: int = 64, device: Any = "cpu", workers: int = 0, threshold: float = 0.5,
-          cam: CamSettings | None = None) -> Sweep:
-    """Metrics clean and under each perturbation; with ``cam``, also how far the CAMs move."""
+          cam: CamSettings | None = None, reencode: str | None = None) -> Sweep:
+    """Metrics clean and under each perturbation; with ``cam``, also how far the CAMs move. ``reencode`` comes
+    before every perturbation."""
+    if cam is not None and reencode is not None:
+        cam = dataclasses.replace(cam, reencode=reencode)
     samples = find_samples(split_folder(data, split), require_labels=True) if cam is not None else []
     rows, all_metrics, preds, clean_cam, cam_info = [], [], [], None, None
     for p in [None, *perturbations]:
         name, kind, value = ("clean", "clean", None) if p is None else (p.name, p.kind, p.value)
         metrics, pr = evaluate_folder(detector, data, split=split, batch_size=batch_size, device=device,
-                                      workers=workers, threshold=threshold, perturbation=p)
+                                      workers=workers, threshold=threshold, perturbation=p, reencode=reencode)
         row = {"perturbation": name, "kind": kind, "value": value, **metric_fields(metrics)}
         if cam is not None:
             measured = cam_measures(detector, samples, cam, perturbation=p, device=device, workers=workers)
@@ -203,7 +207,7 @@ def write_robustness_run(detector: Detector, ckpt: str | Path, data: str | Path,
                          meta={"checkpoint": str(ckpt), "data": str(data), "split": split,
                                "perturbations": [describe(None)] + [describe(p) for p in perturbations]})
         write_evaluation(run.path, metrics, preds, threshold=threshold)
-        write_evaluation_manifest(run.path, detector, ckpt, arguments)
+        write_evaluation_manifest(run.path, detector, ckpt, arguments, reencode=options.get("reencode"))
     return metrics
 
 

@@ -24,17 +24,20 @@ log = logging.getLogger(__name__)
 
 def evaluate_folder(detector: Detector, data: str | Path, *, split: str = "val", batch_size: int = 64,
                     device: str | torch.device = "cpu", workers: int = 0, threshold: float = 0.5,
-                    seed: int = 0, perturbation: Perturbation | None = None) -> tuple[dict, Predictions]:
-    """Metrics (accuracy, real/fake accuracy, AP, AUC, bootstrap intervals) on a labelled folder."""
+                    seed: int = 0, perturbation: Perturbation | None = None,
+                    reencode: str | None = None) -> tuple[dict, Predictions]:
+    """Metrics (accuracy, real/fake accuracy, AP, AUC, bootstrap intervals) on a labelled folder; ``reencode``
+    re-encodes every image identically first (``--reencode``), ``perturbation`` then degrades it."""
     folder = split_folder(data, split)
     samples = find_samples(folder, require_labels=True)
     preds = predict(detector, samples, batch_size=batch_size, device=device, workers=workers,
-                    perturbation=perturbation)
+                    perturbation=perturbation, reencode=reencode)
     if len(preds.paths) == 0:
         raise NoReadableImages(f"none of the {len(samples)} images under {folder} could be read", preds.skipped)
     metrics = binary_metrics(preds.labels, preds.probs, threshold=threshold, seed=seed)
     metrics["folder"] = str(folder)
     metrics["n_skipped"] = len(preds.skipped)
+    metrics["reencode"] = reencode
     warning = one_class_warning([Sample(p, int(y)) for p, y in zip(preds.paths, preds.labels)], folder)
     metrics["warnings"] = [warning] if warning else []
     if warning:
@@ -42,10 +45,12 @@ def evaluate_folder(detector: Detector, data: str | Path, *, split: str = "val",
     return metrics, preds
 
 
-def write_evaluation_manifest(out: str | Path, detector: Detector, ckpt: str | Path, arguments: dict) -> None:
+def write_evaluation_manifest(out: str | Path, detector: Detector, ckpt: str | Path, arguments: dict, *,
+                              reencode: str | None = None) -> None:
     write_manifest(out, command="evaluate", arguments=arguments, checkpoint_sha256=sha256_file(ckpt),
                    detector=detector.config(),
-                   preprocessing=describe_preprocessing(detector.image_size, detector.mean, detector.std))
+                   preprocessing=describe_preprocessing(detector.image_size, detector.mean, detector.std,
+                                                        reencode=reencode))
 
 
 def write_evaluation_run(detector: Detector, ckpt: str | Path, data: str | Path, out: str | Path, *,
@@ -55,7 +60,7 @@ def write_evaluation_run(detector: Detector, ckpt: str | Path, data: str | Path,
     with run_folder(out, command="evaluate", overwrite=overwrite, inputs=[ckpt, data]) as run:
         metrics, preds = evaluate_folder(detector, data, threshold=threshold, **options)
         write_evaluation(run.path, metrics, preds, threshold=threshold)
-        write_evaluation_manifest(run.path, detector, ckpt, arguments)
+        write_evaluation_manifest(run.path, detector, ckpt, arguments, reencode=options.get("reencode"))
     return metrics
 
 
@@ -128,7 +133,7 @@ def check_cross_domain(ckpts: list[str], datas: list[str], *, ckpt_names: list[s
 def cross_domain(ckpts: list[str], datas: list[str], *, ckpt_names: list[str] | None = None,
                  data_names: list[str] | None = None, arch: str | None = None, split: str = "val",
                  batch_size: int = 64, device: str | torch.device = "cpu", workers: int = 0,
-                 threshold: float = 0.5) -> CrossDomain:
+                 threshold: float = 0.5, reencode: str | None = None) -> CrossDomain:
     """``evaluate_folder`` for each (checkpoint, data) pair; every checkpoint is loaded once."""
     rows, cols = check_cross_domain(ckpts, datas, ckpt_names=ckpt_names, data_names=data_names, split=split)
     cells = {}
@@ -136,6 +141,6 @@ def cross_domain(ckpts: list[str], datas: list[str], *, ckpt_names: list[str] | 
         detector = load_detector(ckpt, arch=arch)
         for j, data in enumerate(datas):
             cells[i, j] = evaluate_folder(detector, data, split=split, batch_size=batch_size, device=device,
-                                          workers=workers, threshold=threshold)
+                                          workers=workers, threshold=threshold, reencode=reencode)
             log.info("%s on %s: accuracy %.4f", rows[i], cols[j], cells[i, j][0]["accuracy"])
     return CrossDomain(rows, cols, [str(c) for c in ckpts], [str(d) for d in datas], cells)

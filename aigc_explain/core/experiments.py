@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from aigc_explain.core.images import AUGMENTATIONS
+from aigc_explain.core.images import AUGMENTATIONS, Reencode
 from aigc_explain.core.inference import AMP_MODES
 from aigc_explain.core.losses import LOSSES
 
@@ -41,8 +41,10 @@ class TrainConfig:
     amp: str = "auto"  # bf16 autocast: auto = CUDA only; bf16 = also on CPU; off
     limit: int | None = None  # at most this many images per split (quick runs)
     experiment: int | None = None
+    reencode: str | None = None  # every image re-encoded identically first (--reencode jpeg:Q|png)
 
     def __post_init__(self) -> None:
+        Reencode.parse(self.reencode)
         if self.augment not in AUGMENTATIONS:
             raise ValueError(f"--augment {self.augment!r} is not one of {', '.join(AUGMENTATIONS)}")
         if self.amp not in AMP_MODES:

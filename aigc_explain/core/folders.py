@@ -148,6 +148,19 @@ def find_samples(folder: str | Path, *, require_labels: bool = False) -> list[Sa
     return samples
 
 
+def labelled_splits(root: str | Path) -> dict[str, Path]:
+    """``{split: folder}`` of a split root, or ``{"": root}`` when ``root`` itself holds the class folders."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"data folder {root} does not exist ({EXPECTED_LAYOUT})")
+    if _class_dirs(root):
+        return {"": root}
+    splits = {p.name: p for p in sorted(root.iterdir()) if p.is_dir() and _class_dirs(p)}
+    if not splits:
+        raise FileNotFoundError(f"{root} holds no 0_real/1_fake folders, nor splits with them ({EXPECTED_LAYOUT})")
+    return splits
+
+
 def split_folder(root: str | Path, split: str) -> Path:
     """``root/split`` when root is a split root, else ``root`` itself when it already holds classes."""
     root = Path(root)

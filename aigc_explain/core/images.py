@@ -1,13 +1,16 @@
 """Decoding images and the recorded transforms: per-image uint8 steps, then one normalisation per batch.
 
 Evaluation preprocessing is resize to S×S (bilinear, antialiased) — never a centre crop: the corners must
-survive. ``with_perturbation`` puts a robustness perturbation in front of a transform.
+survive. ``prepend`` puts uint8 steps in front of a transform: a ``Reencode`` (``--reencode``), a
+robustness perturbation.
 """
 
 from __future__ import annotations
 
+import io
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -105,13 +108,14 @@ def eval_transform(size: int, mean: tuple[float, ...] = IMAGENET_MEAN, std: tupl
 
 
 def train_transform(size: int, augment: str = "none", mean: tuple[float, ...] = IMAGENET_MEAN,
-                    std: tuple[float, ...] = IMAGENET_STD):
+                    std: tuple[float, ...] = IMAGENET_STD, *, reencode: "Reencode | None" = None):
     """``none`` = the report's plain setting; ``report`` = flip, rotation ±10°, RandomCrop(padding 4);
-    ``blur-jpeg`` = ``report`` plus CNNDetection-style blur (σ 0–3) and JPEG (q 30–100), p=0.5 each."""
+    ``blur-jpeg`` = ``report`` plus CNNDetection-style blur (σ 0–3) and JPEG (q 30–100), p=0.5 each.
+    ``reencode`` comes first of all."""
     if augment not in AUGMENTATIONS:
         raise ValueError(f"augment={augment!r} is not one of {', '.join(AUGMENTATIONS)}")
     if augment == "none":
-        return eval_transform(size, mean, std)
+        return prepend(eval_transform(size, mean, std), reencode)
     steps: list[Any] = [Resize(size)]
     if augment == "blur-jpeg":
         kernel = 2 * min(9, (size - 1) // 2) + 1  # 3σ at σ=3, but never wider than the image
@@ -119,19 +123,68 @@ def train_transform(size: int, augment: str = "none", mean: tuple[float, ...] = 
                   v2.RandomApply([RandomJPEG(30, 100)], p=0.5)]
     if augment in ("report", "blur-jpeg"):
         steps += [v2.RandomHorizontalFlip(), v2.RandomRotation(10), v2.RandomCrop(size, padding=4)]
-    return ImagePipeline(v2.Compose(steps), Normalize255(mean, std))
+    return prepend(ImagePipeline(v2.Compose(steps), Normalize255(mean, std)), reencode)
 
 
-def describe_preprocessing(size: int, mean: tuple[float, ...], std: tuple[float, ...]) -> dict:
+def describe_preprocessing(size: int, mean: tuple[float, ...], std: tuple[float, ...], *,
+                           reencode: "Reencode | str | None" = None) -> dict:
     """What evaluation did to each image, for manifests and summaries."""
-    return {"resize": [size, size], "interpolation": "bilinear, antialiased", "center_crop": False,
-            "scale": "uint8/255", "mean": list(mean), "std": list(std)}
+    out = {"resize": [size, size], "interpolation": "bilinear, antialiased", "center_crop": False,
+           "scale": "uint8/255", "mean": list(mean), "std": list(std)}
+    if reencode is not None:
+        out["reencode"] = Reencode.parse(reencode).name
+    return out
 
 
-def with_perturbation(transform: Any, perturbation: Perturbation | None) -> Any:
-    """``transform`` preceded by ``perturbation`` (picklable, so DataLoader workers can use it)."""
-    if perturbation is None:
+def prepend(transform: Any, *steps: Callable[[torch.Tensor], torch.Tensor] | None) -> Any:
+    """``transform`` preceded by the uint8 ``steps`` that are not None, in order (a re-encoding, a robustness
+    perturbation); picklable, so DataLoader workers can use it."""
+    steps = tuple(s for s in steps if s is not None)
+    if not steps:
         return transform
     if isinstance(transform, ImagePipeline):  # keep the loader's one-normalisation-per-batch path
-        return ImagePipeline(v2.Compose([perturbation, transform.steps]), transform.normalize)
-    return v2.Compose([perturbation, transform])
+        return ImagePipeline(v2.Compose([*steps, transform.steps]), transform.normalize)
+    return v2.Compose([*steps, transform])
+
+
+REENCODE_HELP = "use jpeg:Q (quality 1-100, 4:2:0 chroma) or png"
+
+
+@dataclass(frozen=True)
+class Reencode:
+    """Re-encode every image identically in memory (``--reencode jpeg:95|png``) before anything else, so a
+    storage cue (format, JPEG quality, metadata) is the same for both classes. PNG is lossless: the pixels a
+    detector sees do not change, only what the file said does (which the audit's cue classifier reads)."""
+
+    kind: str
+    quality: int | None = None
+
+    @classmethod
+    def parse(cls, spec: str | None) -> "Reencode | None":
+        if spec is None or isinstance(spec, Reencode):
+            return spec
+        kind, _, value = str(spec).strip().lower().partition(":")
+        if kind == "png" and not value:
+            return cls("png")
+        if kind == "jpeg" and value.isdigit() and 1 <= int(value) <= 100:
+            return cls("jpeg", int(value))
+        raise ValueError(f"--reencode {spec!r}: {REENCODE_HELP}, e.g. --reencode jpeg:95")
+
+    @property
+    def name(self) -> str:
+        return "png" if self.kind == "png" else f"jpeg:{self.quality}"
+
+    def encode(self, rgb: np.ndarray) -> bytes:
+        """The (H, W, 3) uint8 image as the bytes of the re-encoded file."""
+        buf = io.BytesIO()
+        if self.kind == "png":
+            Image.fromarray(rgb).save(buf, format="PNG")
+        else:
+            Image.fromarray(rgb).save(buf, format="JPEG", quality=self.quality)
+        return buf.getvalue()
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        if self.kind == "png":
+            return image  # lossless: decoding the PNG gives these very pixels back
+        with Image.open(io.BytesIO(self.encode(image.permute(1, 2, 0).numpy()))) as img:
+            return _array_to_chw(np.array(img.convert("RGB"), dtype=np.uint8))

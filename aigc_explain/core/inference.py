@@ -16,7 +16,7 @@ from scipy.special import expit
 from torch import nn
 
 from aigc_explain.core.folders import Sample
-from aigc_explain.core.images import eval_transform, with_perturbation
+from aigc_explain.core.images import eval_transform, prepend, Reencode
 from aigc_explain.core.loader import make_loader
 from aigc_explain.core.models import Detector
 from aigc_explain.core.perturb import Perturbation
@@ -89,11 +89,13 @@ def run_inference(model: nn.Module, loader, device: torch.device,
 
 
 def predict(detector: Detector, samples: list[Sample], *, batch_size: int = 64, device: str | torch.device = "cpu",
-            workers: int = 0, perturbation: Perturbation | None = None) -> Predictions:
+            workers: int = 0, perturbation: Perturbation | None = None,
+            reencode: Reencode | str | None = None) -> Predictions:
     """Probabilities of "fake" for every readable sample, with the same preprocessing as training's validation
     (``perturbation``, if any, first: it degrades the decoded image, then the detector resizes it)."""
     device = torch.device(device)
-    transform = with_perturbation(eval_transform(detector.image_size, detector.mean, detector.std), perturbation)
+    transform = prepend(eval_transform(detector.image_size, detector.mean, detector.std), Reencode.parse(reencode),
+                        perturbation)
     loader = make_loader(samples, transform, batch_size=batch_size, workers=workers, pin_memory=device.type == "cuda")
     logits, _, indices, failed = run_inference(detector.to(device), loader, device)
     kept = [samples[i] for i in indices]

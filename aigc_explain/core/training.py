@@ -26,7 +26,7 @@ from aigc_explain.core.distributed import DistEnv
 from aigc_explain.core.experiments import TrainConfig
 from aigc_explain.core.folders import (NoReadableImages, balanced_subset, class_counts, find_samples, one_class_warning,
                                        split_folder)
-from aigc_explain.core.images import describe_preprocessing, eval_transform, train_transform
+from aigc_explain.core.images import describe_preprocessing, eval_transform, prepend, Reencode, train_transform
 from aigc_explain.core.inference import autocast, resolve_device, run_inference
 from aigc_explain.core.loader import EpochSampler, make_loader
 from aigc_explain.core.losses import make_loss
@@ -88,10 +88,13 @@ class _Run:
         self.sampler = EpochSampler(DistributedSampler(self.train_samples, num_replicas=env.world, rank=env.rank,
                                                        shuffle=True, seed=cfg.seed))
         pin = self.device.type == "cuda"
-        self.train_loader = make_loader(self.train_samples, train_transform(d.image_size, cfg.augment, d.mean, d.std),
+        reencode = Reencode.parse(cfg.reencode)
+        self.train_loader = make_loader(self.train_samples,
+                                        train_transform(d.image_size, cfg.augment, d.mean, d.std, reencode=reencode),
                                         batch_size=cfg.batch_size, workers=cfg.workers, pin_memory=pin,
                                         sampler=self.sampler, seed=cfg.seed)
-        self.val_loader = make_loader(self.val_samples[env.rank::env.world], eval_transform(d.image_size, d.mean, d.std),
+        self.val_loader = make_loader(self.val_samples[env.rank::env.world],
+                                      prepend(eval_transform(d.image_size, d.mean, d.std), reencode),
                                       batch_size=cfg.batch_size, workers=cfg.workers, pin_memory=pin)
         self.skipped: dict[str, str] = {}
         self.stop_requested = False
@@ -212,7 +215,8 @@ def _prepare_new(cfg: TrainConfig, overwrite: bool, env: DistEnv) -> tuple[_Run,
     if env.is_main:
         write_manifest(run.run_dir, command="train", arguments=asdict(cfg), seed=cfg.seed, world_size=env.world,
                        dataset={"train": class_counts(run.train_samples), "val": class_counts(run.val_samples)},
-                       preprocessing=describe_preprocessing(cfg.image_size, run.detector.mean, run.detector.std),
+                       preprocessing=describe_preprocessing(cfg.image_size, run.detector.mean, run.detector.std,
+                                                            reencode=cfg.reencode),
                        warnings=run.warnings)
     return run, TrainState(), folder
 

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from aigc_explain.analysis.regions import MeanMapAccumulator, check_fractions, region_masses
 from aigc_explain.analysis.stats import summarize
 from aigc_explain.core.folders import NoReadableImages, Sample, balanced_subset, find_samples, one_class_warning
-from aigc_explain.core.images import eval_transform, with_perturbation
+from aigc_explain.core.images import eval_transform, prepend, Reencode
 from aigc_explain.core.loader import make_loader
 from aigc_explain.core.models import Detector
 from aigc_explain.explain.layers import reshape_transform_for, resolve_layer
@@ -46,6 +46,7 @@ class CamSettings:
     border_frac: float = 0.125
     limit: int | None = None
     shard: tuple[int, int] | None = None  # (k, n): this process explains every n-th image from k (1-based)
+    reencode: str | None = None  # every image re-encoded identically first (--reencode jpeg:Q|png)
 
     def __post_init__(self) -> None:
         if self.target not in TARGETS:
@@ -54,6 +55,7 @@ class CamSettings:
             raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
         if self.shard is not None and not (1 <= self.shard[0] <= self.shard[1]):
             raise ValueError(f"--shard {self.shard[0]}/{self.shard[1]} must be K/N with 1 <= K <= N")
+        Reencode.parse(self.reencode)
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"--limit must be >= 1, got {self.limit}")
         try:
@@ -145,7 +147,8 @@ def explain_samples(detector: Detector, samples: list[Sample], settings: CamSett
     size = (detector.image_size, detector.image_size)
     layer_name, layer = resolve_layer(detector.backbone, settings.layer, image_size=detector.image_size)
     transform = reshape_transform_for(detector.backbone, layer_name)
-    preprocess = with_perturbation(eval_transform(detector.image_size, detector.mean, detector.std), perturbation)
+    preprocess = prepend(eval_transform(detector.image_size, detector.mean, detector.std),
+                         Reencode.parse(settings.reencode), perturbation)
     loader = make_loader(samples, preprocess, batch_size=settings.batch_size, workers=workers,
                          pin_memory=device.type == "cuda")
     accs = {g: MeanMapAccumulator(size) for g in GROUPS}

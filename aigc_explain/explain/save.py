@@ -132,9 +132,10 @@ def save_run(result: CamResult, out: str | Path, *, overwrite: bool = False, ove
     return summary
 
 
-def run_extra(ckpt: str | Path, detector: Detector) -> dict[str, Any]:
+def run_extra(ckpt: str | Path, detector: Detector, *, reencode: str | None = None) -> dict[str, Any]:
     """What a CAM summary records about its detector: preprocessing, checkpoint hash, library versions."""
-    return {"preprocessing": describe_preprocessing(detector.image_size, detector.mean, detector.std),
+    return {"preprocessing": describe_preprocessing(detector.image_size, detector.mean, detector.std,
+                                                    reencode=reencode),
             "checkpoint_sha256": sha256_file(ckpt), "versions": library_versions()}
 
 
@@ -145,7 +146,7 @@ def write_cam_run(detector: Detector, ckpt: str | Path, images: str | Path, out:
     with run_folder(out, command="cam", overwrite=overwrite, inputs=[ckpt, images]) as run:
         result = explain_folder(detector, images, settings, device=resolve_device(device), workers=workers,
                                 progress=progress)
-        extra = run_extra(ckpt, detector)
+        extra = run_extra(ckpt, detector, reencode=settings.reencode)
         summary = save_result(result, run.path, overlays=overlays, extra_summary=extra)
         write_manifest(run.path, command="cam", arguments=arguments, checkpoint_sha256=extra["checkpoint_sha256"],
                        detector=detector.config(), preprocessing=extra["preprocessing"])

@@ -144,7 +144,7 @@ def explain_distributed(detector: Detector, ckpt: str | Path, images: str | Path
             where = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         result = explain_folder(detector, images, dataclasses.replace(settings, shard=(rank + 1, world)),
                                 device=where, workers=workers, progress=False)
-        save_result(result, shard, overlays=0, extra_summary=run_extra(ckpt, detector))
+        save_result(result, shard, overlays=0, extra_summary=run_extra(ckpt, detector, reencode=settings.reencode))
         mark_complete(shard, "cam")
         dist.barrier()
         if rank == 0:

@@ -15,7 +15,7 @@ import numpy as np
 from aigc_explain.analysis.regions import region_masks
 from aigc_explain.runs.files import atomic_write_bytes
 
-CMAP = "jet"  # the colour map grad-cam's overlays use, so our pictures read like theirs
+CMAP = "inferno"  # perceptually uniform: equal steps look equal, and it prints in grey
 DIVERGING = "RdBu_r"  # differences: red where A (or the first class) is higher, blue where lower, white at 0
 SLIDE_WIDTH = 12.0
 

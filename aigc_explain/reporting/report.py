@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from aigc_explain.analysis.comparison import compare_runs, headline, panel_data
+from aigc_explain.analysis.comparison import common_grid, compare_runs, headline, map_correlation, panel_data
 from aigc_explain.analysis.metrics import binary_metrics, confusion
+from aigc_explain.reporting.audit import model_vs_data_figure
 from aigc_explain.reporting.figures import heatmap_figure, markdown_table, save_figure, table_figure
 from aigc_explain.reporting.panels import comparison_figure, confusion_figure, curves_figure, pr_figure, roc_figure
 from aigc_explain.runs.files import atomic_write_bytes, write_json, write_manifest, write_text
@@ -89,7 +90,7 @@ def results_rows(runs: dict[str, Any], owners: dict[str, str]) -> list[dict[str,
         for source in links.get(label) or [None]:
             rows.append(_row(label, model, setting, val, source, source and prediction_metrics(runs[source])))
     for label, r in runs.items():
-        if r.kind != "training" and label not in owners:
+        if r.kind in ("evaluation", "cam") and label not in owners:
             arch = ((r.manifest or {}).get("detector") or {}).get("arch", "n/a")
             rows.append(_row(label, str(arch), "n/a", None, label, prediction_metrics(r)))
     return rows
@@ -167,6 +168,42 @@ def _cam_figures(index: _Index, label: str, r: Any) -> None:
                    f"{label}: overlays per class — most and least confident and misclassified images.")
 
 
+def _audit_figures(index: _Index, label: str, r: Any) -> list[str]:
+    for name, caption in (("cues", "file cues: each cue's own AUC and the top cues per class"),
+                          ("pixel_evidence", "where the classes differ in high-frequency residual energy (fake − "
+                                             "real, t-map), corners and centre outlined")):
+        if (r.path / f"{name}.png").is_file():
+            index.copy(f"{name}_{label}", r.path / f"{name}.png", f"{label} (data audit): {caption}.")
+    return [f"{label} (data audit): {r.summary.get('verdict', '')}"]
+
+
+def _model_vs_data(index: _Index, cams: dict[str, Any], audits: dict[str, Any]) -> list[str]:
+    """Every CAM run beside the audit of the same images: its mean CAM of the fakes next to where the fakes
+    exceed the reals, with the two maps' spatial correlation."""
+    lines = []
+    for cam_label, cam in cams.items():
+        images = (cam.summary.get("selection") or {}).get("images")
+        fake_map = cam.mean_map("fake")
+        for audit_label, audit in audits.items():
+            split = audit.split_of(images) if images else None
+            if split is None or fake_map is None:
+                continue
+            evidence = audit.maps(split).get("excess")
+            if evidence is None:
+                continue
+            corr = map_correlation(fake_map, evidence)
+            _, evidence, _ = common_grid(fake_map, evidence)
+            fig = model_vs_data_figure(fake_map, evidence, cam.regions, correlation=corr,
+                                       labels=(f"{cam_label}: mean CAM of the fakes", f"{audit_label}: fake > real"))
+            r = "n/a" if corr["pearson"] is None else f"Pearson r = {corr['pearson']:.2f}"
+            index.figure(f"model_vs_data_{cam_label}", fig, f"{cam_label} vs {audit_label}: does the detector look "
+                         f"where the data differ? The fakes' mean CAM beside where the fakes carry more "
+                         f"residual energy than the reals ({r}).")
+            lines.append(f"{cam_label} vs the data ({audit_label}, {split}): spatial correlation of the fakes' mean "
+                         f"CAM with the fakes' excess residual energy: {r}")
+    return lines
+
+
 def _comparisons(index: _Index, cams: dict[str, Any], *, n_perm: int, n_boot: int) -> list[str]:
     labels = list(cams)
     lines = []
@@ -188,7 +225,7 @@ def index_markdown(title: str, runs: dict[str, Any], table: str, items: list[tup
     lines += [f"- **{label}** — {r.kind} run, `{r.path}`" for label, r in runs.items()]
     lines += ["", "## Results", "", table, ""]
     if notes:
-        lines += ["## Comparison", ""] + [f"- {n}" for n in notes] + [""]
+        lines += ["## Findings", ""] + [f"- {n}" for n in notes] + [""]
     lines += ["## Figures", ""]
     for i, (name, caption) in enumerate(items, start=1):
         lines += [f"{i}. {caption}", "", f"   ![{name}]({name})", ""]
@@ -205,6 +242,10 @@ def build_report(runs: dict[str, Any], out: Path, *, n_perm: int = 10000, n_boot
     for label, r in cams.items():
         _cam_figures(index, label, r)
     notes = _comparisons(index, cams, n_perm=n_perm, n_boot=n_boot) if len(cams) >= 2 else []
+    audits = {label: r for label, r in runs.items() if r.kind == "audit"}
+    for label, r in audits.items():
+        notes += _audit_figures(index, label, r)
+    notes += _model_vs_data(index, cams, audits)
     table = markdown_table(RESULT_COLUMNS, [format_row(r) for r in rows])
     write_text(out / "index.md", index_markdown(f"Report {out.name}", runs, table, index.items, notes) + "\n")
     results = {"rows": rows, "figures": [{"file": f, "caption": c} for f, c in index.items], "notes": notes}

@@ -106,7 +106,29 @@ class EvaluationRun:
     kind: str = field(default="evaluation", init=False)
 
 
-Run = CamRun | TrainingRun | EvaluationRun
+@dataclass
+class AuditRun:
+    path: Path
+    summary: dict[str, Any]
+    manifest: dict[str, Any] | None
+    kind: str = field(default="audit", init=False)
+
+    def split_of(self, images: str | Path) -> str | None:
+        """Which evidence of this audit covers exactly the folder ``images``: "all", a split, or None."""
+        target = str(Path(images).resolve())
+        if target == self.summary.get("data_resolved"):
+            return "all"
+        return next((name for name, s in self.summary.get("per_split", {}).items() if s.get("folder") == target), None)
+
+    def maps(self, split: str = "all") -> dict[str, np.ndarray]:
+        """``pixel_evidence.npz`` of one split: mean_real, mean_fake, difference, t, excess (unit mass), spectra."""
+        def read() -> dict[str, np.ndarray]:
+            with np.load(self.path / "pixel_evidence.npz") as npz:
+                return {k.split("/", 1)[1]: npz[k] for k in npz.files if k.startswith(f"{split}/")}
+        return _damaged_if_fails(self.path, read)
+
+
+Run = CamRun | TrainingRun | EvaluationRun | AuditRun
 
 
 def _damaged_if_fails(folder: Path, read):
@@ -120,11 +142,12 @@ def _damaged_if_fails(folder: Path, read):
 
 
 def run_kind(path: str | Path) -> str:
-    """"cam", "training" or "evaluation", told by the files the folder holds; the run must be complete and
+    """"cam", "training", "evaluation" or "audit", told by the files the folder holds; the run must be complete and
     undamaged (``check_complete``)."""
     folder = Path(path)
     if not folder.is_dir():
-        raise FileNotFoundError(f"run folder {folder} does not exist; pass a folder written by cam, train or evaluate")
+        raise FileNotFoundError(f"run folder {folder} does not exist; pass a folder written by cam, train, evaluate "
+                                f"or audit")
     for kind, files in KINDS.items():
         if all((folder / f).is_file() for f in files):
             check_complete(folder, what=f"{kind} run folder")
@@ -200,9 +223,15 @@ def load_evaluation_run(path: str | Path) -> EvaluationRun:
     return EvaluationRun(folder, read_json(folder / "metrics.json"), table, _manifest(folder))
 
 
+def load_audit_run(path: str | Path) -> AuditRun:
+    folder = Path(path)
+    return AuditRun(folder, read_json(folder / "audit.json"), _manifest(folder))
+
+
 def load_run(path: str | Path) -> Run:
     """The run in ``path``, whatever its kind (see ``run_kind``)."""
-    loaders = {"cam": load_cam_run, "training": load_training_run, "evaluation": load_evaluation_run}
+    loaders = {"cam": load_cam_run, "training": load_training_run, "evaluation": load_evaluation_run,
+               "audit": load_audit_run}
     return loaders[run_kind(path)](path)
 
 

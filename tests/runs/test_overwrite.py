@@ -124,7 +124,7 @@ def test_damaged_files_are_refused(dataset, tiny_ckpt, tmp_path, capsys, error_l
 
 
 def test_unwritable_out_is_found_before_any_computing(dataset, tiny_ckpt, tmp_path, monkeypatch, capsys, error_line):
-    from aigc_explain.audit import spectrum
+    from aigc_explain.evidence import spectrum
     from aigc_explain.spectrum import main as spectrum_main
 
     calls = []

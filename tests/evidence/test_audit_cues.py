@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 
-from aigc_explain.audit.cues import CUES, FileCues, UnreadableImageError, cues_from_bytes, read_cues
-from aigc_explain.audit.jpeg_quality import (
+from aigc_explain.evidence.cues import CUES, FileCues, UnreadableImageError, cues_from_bytes, read_cues
+from aigc_explain.evidence.jpeg_quality import (
     ANNEX_K_CHROMINANCE,
     ANNEX_K_LUMINANCE,
     estimate_quality,
@@ -167,7 +167,7 @@ def test_garbage_truncated_empty_and_missing_files(tmp_path: Path) -> None:
 
 
 def test_import_is_cheap() -> None:
-    code = ("import sys, aigc_explain.audit.cues, aigc_explain.audit.classifier; "
+    code = ("import sys, aigc_explain.evidence.cues, aigc_explain.evidence.classifier; "
             "print(sorted(m for m in ('torch', 'sklearn') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aigc_explain.audit.classifier import (
+from aigc_explain.evidence.classifier import (
     auc,
     bootstrap_auc_interval,
     cue_auc,
@@ -17,7 +17,7 @@ from aigc_explain.audit.classifier import (
     shortcut_verdict,
     single_cue_aucs,
 )
-from aigc_explain.audit.cues import cues_from_bytes
+from aigc_explain.evidence.cues import cues_from_bytes
 
 
 def photo(seed: int, size: tuple[int, int] = (32, 48)) -> Image.Image:

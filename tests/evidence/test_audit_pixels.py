@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from aigc_explain.audit.pixel_bootstrap import block_aligns, choose_block
-from aigc_explain.audit.pixels import (
+from aigc_explain.evidence.pixel_bootstrap import block_aligns, choose_block
+from aigc_explain.evidence.pixels import (
     PixelEvidence,
     ResidualFingerprint,
     load_for_audit,

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO, Literal
 
 from PIL import Image, JpegImagePlugin
 
-from aigc_explain.audit.jpeg_quality import estimate_quality
+from aigc_explain.evidence.jpeg_quality import estimate_quality
 
 CueKind = Literal["numeric", "boolean", "categorical"]
 

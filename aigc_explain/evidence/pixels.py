@@ -19,7 +19,7 @@ import numpy as np
 from scipy.ndimage import convolve1d
 
 from aigc_explain.analysis.spectra import log_power_spectrum, to_gray
-from aigc_explain.audit.pixel_bootstrap import PoissonBootstrap
+from aigc_explain.evidence.pixel_bootstrap import PoissonBootstrap
 
 # Denoiser: the 3x3 binomial (Gaussian, sigma ~0.7) low-pass. Its gain is exactly 0 at Nyquist, so
 # period-2 up-sampling patterns pass into the residual undamped, and it is linear (the mean residual is

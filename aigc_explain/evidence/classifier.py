@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from aigc_explain.audit.cues import CUES, NOT_APPLICABLE
+from aigc_explain.evidence.cues import CUES, NOT_APPLICABLE
 
 Row = Mapping[str, Any]
 CONFIDENCE = 0.95

@@ -1,0 +1,131 @@
+"""Figures of the data audit: per-cue AUCs with the top cues' per-class distributions, the pixel evidence
+(per-class mean residual energy, their difference and t-map, corner and centre outlined, in the look of the
+CAM panels) and the residual fingerprint; and the model-vs-data panel that sets a detector's mean CAM beside
+the pixel evidence of the same images."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from aigc_explain.reporting.figures import CMAP, DIVERGING, map_panel, outline_regions, pyplot
+
+TOP_CUES = 3  # cues whose per-class distributions are drawn
+T_CLIP = 6.0  # the t-map's colour scale: |t| above this is drawn as 6
+
+
+def _distribution(ax, name: str, kind: str, values: Sequence[Any], labels: np.ndarray) -> None:
+    """Per-class histogram (numeric) or share of each level (categorical, boolean)."""
+    vals = np.array([np.nan if v is None else v for v in values], dtype=object)
+    if kind == "numeric":
+        x = np.array([float(v) for v in vals], dtype=float)
+        finite = x[np.isfinite(x)]
+        bins = np.histogram_bin_edges(finite, bins=20) if finite.size and np.ptp(finite) > 0 else 10
+        for label, colour in ((0, "C0"), (1, "C3")):
+            part = x[(labels == label) & np.isfinite(x)]
+            ax.hist(part, bins=bins, alpha=0.55, color=colour, label=f"{('real', 'fake')[label]} (n={part.size})")
+        ax.set_xlabel(name)
+        ax.set_ylabel("images")
+    else:
+        levels = sorted({str(v) for v in vals})[:12]
+        xs = np.arange(len(levels))
+        for k, (label, colour) in enumerate(((0, "C0"), (1, "C3"))):
+            group = [str(v) for v, y in zip(vals, labels) if y == label]
+            shares = [group.count(level) / max(len(group), 1) for level in levels]
+            ax.bar(xs + (k - 0.5) * 0.4, shares, width=0.4, color=colour, label=("real", "fake")[label])
+        ax.set_xticks(xs, levels, rotation=30, fontsize=7)
+        ax.set_ylabel("share of the class")
+    ax.set_title(name, fontsize=9)
+    ax.legend(fontsize=7)
+
+
+def cues_figure(cues: list[dict[str, Any]], rows: list[dict[str, Any]], labels: Sequence[int], *,
+                cue_auc: float | None = None, ci: Sequence[float | None] = (None, None)):
+    """Left: each cue's own AUC (0.5 = no information, 1 = separates the classes). Right: the top cues'
+    distributions per class."""
+    plt = pyplot()
+    labels = np.asarray(labels)
+    fig = plt.figure(figsize=(13.0, 4.6), layout="constrained")
+    grid = fig.add_gridspec(1, 1 + TOP_CUES, width_ratios=[1.6] + [1] * TOP_CUES)
+    ax = fig.add_subplot(grid[0])
+    names = [c["name"] for c in cues][::-1]
+    aucs = [c["auc"] for c in cues][::-1]
+    ax.barh(names, [a - 0.5 for a in aucs], left=0.5, color=["C3" if a >= 0.8 else "C7" for a in aucs])
+    ax.axvline(0.5, color="black", lw=0.8, ls="--")
+    ax.set_xlim(0.48, 1.0)
+    ax.set_xlabel("single-cue AUC (0.5 = tells nothing, 1 = separates the classes)")
+    ax.tick_params(axis="y", labelsize=7)
+    band = "" if cue_auc is None else f"\nall cues, cross-validated: AUC {cue_auc:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]"
+    ax.set_title(f"what the files say about the label{band}", fontsize=9)
+    for k, cue in enumerate(cues[:TOP_CUES]):
+        _distribution(fig.add_subplot(grid[1 + k]), cue["name"], cue["kind"], [r.get(cue["name"]) for r in rows],
+                      labels)
+    return fig
+
+
+def pixel_evidence_figure(maps: dict[str, np.ndarray], regions: dict[str, float], *, title: str = ""):
+    """``maps``: mean_real, mean_fake (residual energy), difference (fake − real), t (Welch)."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 4, figsize=(16.0, 4.2), layout="constrained")
+    vmax = max(float(np.nanmax(maps["mean_real"])), float(np.nanmax(maps["mean_fake"])), 1e-12)
+    for ax, key, name in zip(axes[:2], ("mean_real", "mean_fake"), ("real", "fake")):
+        im = map_panel(ax, maps[key], f"{name}: mean residual energy", cmap=CMAP, vmin=0.0, vmax=vmax)
+        outline_regions(ax, maps[key].shape, regions)
+    fig.colorbar(im, ax=axes[:2].tolist(), shrink=0.85, label="residual² (grey levels²)")
+    d = maps["difference"]
+    dmax = max(float(np.nanmax(np.abs(d))), 1e-12)
+    im = map_panel(axes[2], d, "fake − real", cmap=DIVERGING, vmin=-dmax, vmax=dmax)
+    outline_regions(axes[2], d.shape, regions, colour="grey")
+    fig.colorbar(im, ax=axes[2], shrink=0.85, label="difference of mean residual²")
+    im = map_panel(axes[3], np.clip(np.nan_to_num(maps["t"]), -T_CLIP, T_CLIP), "Welch t (fake − real)",
+                   cmap=DIVERGING, vmin=-T_CLIP, vmax=T_CLIP)
+    outline_regions(axes[3], d.shape, regions, colour="grey")
+    fig.colorbar(im, ax=axes[3], shrink=0.85, label=f"t per pixel (clipped at ±{T_CLIP:g})")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def fingerprint_figure(spectra: dict[str, np.ndarray], freqs: tuple[np.ndarray, np.ndarray], *, title: str = ""):
+    """Mean log power of the residuals per class, their difference, and the fakes' mean-residual power."""
+    plt = pyplot()
+    fy, fx = freqs
+    extent = (fx[0], fx[-1], fy[-1], fy[0])
+    fig, axes = plt.subplots(1, 4, figsize=(16.0, 4.2), layout="constrained")
+    both = np.concatenate([spectra["log_real"].ravel(), spectra["log_fake"].ravel()])
+    lo, hi = (float(v) for v in np.percentile(both, [1, 99.5]))  # DC's near-zero residual power would swamp it
+    for ax, key, name in zip(axes[:2], ("log_real", "log_fake"), ("real", "fake")):
+        im = ax.imshow(spectra[key], cmap=CMAP, vmin=lo, vmax=hi, extent=extent)
+        ax.set(title=f"{name}: mean log power of the residual", xlabel="cycles/pixel (horizontal)",
+               ylabel="cycles/pixel (vertical)")
+    fig.colorbar(im, ax=axes[:2].tolist(), shrink=0.85, label="mean log power")
+    diff = spectra["log_fake"] - spectra["log_real"]
+    m = max(float(np.percentile(np.abs(diff), 99.5)), 1e-12)
+    im = axes[2].imshow(diff, cmap=DIVERGING, vmin=-m, vmax=m, extent=extent)
+    axes[2].set(title="fake − real", xlabel="cycles/pixel (horizontal)")
+    fig.colorbar(im, ax=axes[2], shrink=0.85, label="difference of mean log power")
+    power = np.log10(spectra["mean_fake"] + 1e-12)
+    im = axes[3].imshow(power, cmap=CMAP, extent=extent, vmin=float(np.percentile(power, 1)))
+    axes[3].set(title="fake: power of the mean residual", xlabel="cycles/pixel (horizontal)")
+    fig.colorbar(im, ax=axes[3], shrink=0.85, label="log10 power (fixed patterns show as lines)")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def model_vs_data_figure(cam_map: np.ndarray, evidence: np.ndarray, regions: dict[str, float], *,
+                         correlation: dict[str, float | None], labels: tuple[str, str] = ("detector", "data")):
+    """The detector's mean CAM of the fakes beside where the fakes exceed the reals in the pixels, one grid."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(9.0, 4.4), layout="constrained")
+    for ax, m, name, label in zip(axes, (cam_map, evidence), labels,
+                                  ("share of CAM mass per pixel", "share of the fakes' excess energy")):
+        im = map_panel(ax, m, name, cmap=CMAP, vmin=0.0, vmax=max(float(np.max(m)), 1e-12))
+        outline_regions(ax, m.shape, regions)
+        fig.colorbar(im, ax=ax, shrink=0.85, label=label)
+    r, rho = correlation.get("pearson"), correlation.get("spearman")
+    text = "n/a" if r is None else f"Pearson r = {r:.2f}, Spearman ρ = {rho:.2f}"
+    fig.suptitle(f"does the detector look where the data differ? {text}")
+    return fig
