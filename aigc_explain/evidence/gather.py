@@ -180,6 +180,8 @@ def _pixel_part(ev: Evidence) -> dict[str, Any]:
     masses = ev.pixels.region_summary()
     share = masses["corner_share"]
     return {"pixel_corner_share": {"mean": share["mean"], "ci95": share["ci95"]}, "pixel_masses": masses,
+            "pixel_masses_real": ev.pixels.region_summary(direction="real"),
+            "pixel_masses_either": ev.pixels.region_summary(direction="either"),
             "fingerprint": fingerprint_peak(ev.fingerprint)}
 
 

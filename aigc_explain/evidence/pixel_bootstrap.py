@@ -63,10 +63,22 @@ def poisson_weights(seed: int, ids: np.ndarray, n_boot: int) -> np.ndarray:
     return np.stack([np.random.default_rng((seed, int(i))).poisson(1.0, n_boot) for i in ids]).astype(np.float64)
 
 
-def masses_of_difference(real: np.ndarray, fake: np.ndarray, fracs: tuple[float, float, float]):
-    """region_masses of fake − real ((B, h, w) or (h, w)); region_masses ReLUs, so only fake > real counts."""
+DIRECTIONS = {"fake": "fake > real", "real": "real > fake", "either": "|fake - real|"}
+
+
+def _signed(real: np.ndarray, fake: np.ndarray, direction: str) -> np.ndarray:
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction={direction!r} must be one of {', '.join(DIRECTIONS)}")
+    diff = fake - real
+    return diff if direction == "fake" else -diff if direction == "real" else np.abs(diff)
+
+
+def masses_of_difference(real: np.ndarray, fake: np.ndarray, fracs: tuple[float, float, float],
+                         direction: str = "fake"):
+    """region_masses of where the classes differ ((B, h, w) or (h, w)): ``fake`` = where fake > real (the ReLU
+    of region_masses keeps only that), ``real`` = where real > fake, ``either`` = |fake − real|."""
     kwargs = dict(zip(("corner_frac", "center_frac", "border_frac"), fracs))
-    return region_masses(fake - real, **kwargs)
+    return region_masses(_signed(real, fake, direction), **kwargs)
 
 
 def _shifted_interval(estimate: float, replicates: np.ndarray, confidence: float) -> tuple[float, float]:
@@ -129,7 +141,7 @@ class PoissonBootstrap:
         self.weights += other.weights
 
     def summary(self, real_mean: np.ndarray, fake_mean: np.ndarray, n_images: int,
-                confidence: float = 0.95) -> dict[str, Any]:
+                confidence: float = 0.95, direction: str = "fake") -> dict[str, Any]:
         """Masses of the pooled full-data class means, percentile intervals over the replicates.
 
         ``excess_energy`` = the positive part's total over reals' total energy: the size of the effect
@@ -137,13 +149,13 @@ class PoissonBootstrap:
         """
         k = self.block
         real_p, fake_p = sum_pool(real_mean[None], k)[0], sum_pool(fake_mean[None], k)[0]
-        point = masses_of_difference(real_p, fake_p, self.fracs)
+        point = masses_of_difference(real_p, fake_p, self.fracs, direction)
         empty = bool(point.empty[0])
         total = float(real_p.sum())
-        excess = float(np.maximum(fake_p - real_p, 0.0).sum()) / total if total > 0 else math.nan
+        excess = float(np.maximum(_signed(real_p, fake_p, direction), 0.0).sum()) / total if total > 0 else math.nan
         with np.errstate(invalid="ignore", divide="ignore"):
             means = self.sums / self.weights[:, :, None, None]  # NaN where a replicate drew no image of a class
-        boot = masses_of_difference(means[:, 0], means[:, 1], self.fracs)
+        boot = masses_of_difference(means[:, 0], means[:, 1], self.fracs, direction)
         out: dict[str, Any] = {}
         for key in MASS_KEYS:
             estimate, reps = float(getattr(point, key)[0]), getattr(boot, key)

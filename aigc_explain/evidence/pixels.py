@@ -19,7 +19,7 @@ import numpy as np
 from scipy.ndimage import convolve1d
 
 from aigc_explain.analysis.spectra import log_power_spectrum, to_gray
-from aigc_explain.evidence.pixel_bootstrap import PoissonBootstrap
+from aigc_explain.evidence.pixel_bootstrap import DIRECTIONS, PoissonBootstrap
 
 # Denoiser: the 3x3 binomial (Gaussian, sigma ~0.7) low-pass. Its gain is exactly 0 at Nyquist, so
 # period-2 up-sampling patterns pass into the residual undamped, and it is linear (the mean residual is
@@ -194,7 +194,7 @@ class PixelEvidence:
         ok = se > _SE_RTOL * scale
         return np.where(ok, self.difference_map() / np.where(ok, se, 1.0), np.nan)
 
-    def region_summary(self, *, confidence: float = 0.95) -> dict[str, Any]:
+    def region_summary(self, *, confidence: float = 0.95, direction: str = "fake") -> dict[str, Any]:
         """JSON-safe corner/centre/border masses and corner_share with bootstrap intervals.
 
         Measured on the positive part of the fake − real difference of mean energy maps (where fakes
@@ -203,11 +203,12 @@ class PixelEvidence:
         boundaries exactly; block=1 is per pixel). Each mass is {"mean", "ci95": [lo, hi], "n" (images)};
         the interval is the percentile interval of the Poisson replicates. If fakes nowhere exceed reals,
         ``empty`` is True and the masses are None. ``excess_energy`` says how large the difference is.
+        ``direction="real"`` measures where the reals exceed the fakes instead, ``"either"`` |fake − real|.
         """
         self._need(1, "region_summary")
-        out = self.boot.summary(self._mean[0], self._mean[1], int(self.n.sum()), confidence)
+        out = self.boot.summary(self._mean[0], self._mean[1], int(self.n.sum()), confidence, direction)
         out.update(n_real=int(self.n[0]), n_fake=int(self.n[1]),
-                   measured_on="positive part of fake - real mean residual energy, block-pooled")
+                   measured_on=f"{DIRECTIONS[direction]} of the classes' mean residual energy, block-pooled")
         return out
 
     def state_dict(self) -> dict[str, np.ndarray]:

@@ -18,11 +18,17 @@ def _where(lo: float | None, hi: float | None) -> str:
     return "in the corners and the centre alike"
 
 
-def pixel_sentence(masses: dict[str, Any]) -> str:
+def pixel_sentence(masses: dict[str, Any], reals_exceed: dict[str, Any] | None = None) -> str:
     if not masses:
         return "the pixel evidence needs images of both classes."
     if masses.get("empty"):
-        return "nowhere do the fakes carry more high-frequency residual energy than the reals."
+        if not reals_exceed or reals_exceed.get("empty"):
+            return "the classes do not differ in high-frequency residual energy anywhere."
+        share = reals_exceed["corner_share"]
+        lo, hi = share["ci95"]
+        band = "" if share["mean"] is None or lo is None else f" (corner share {share['mean']:.2f} [{lo:.2f}, {hi:.2f}])"
+        return (f"nowhere do the fakes carry more high-frequency residual energy than the reals: they lack "
+                f"{reals_exceed['excess_energy']:.0%} of the reals' residual energy, {_where(lo, hi)}{band}.")
     excess = masses.get("excess_energy") or 0.0
     share = masses["corner_share"]
     lo, hi = share["ci95"]
@@ -59,7 +65,7 @@ def cue_sentence(summary: dict[str, Any]) -> str:
     others = [c for c in summary.get("cues", []) if c["name"] not in SIZE_ONLY]
     lo, hi = summary["cue_auc_ci95"]
     if lo > 0.5 and others and max(c["auc"] for c in others) <= 0.5 + 1e-9:
-        return (f"the file cues predict the label a little better than chance (AUC {summary['cue_auc']:.2f} "
+        return (f"the file cues predict the label better than chance (AUC {summary['cue_auc']:.2f} "
                 f"[{lo:.2f}, {hi:.2f}]), but only the file size tells anything: every format, quality, subsampling and "
                 f"metadata cue has AUC 0.50, and a file's size follows its content's detail, so "
                 f"this is the content differing rather than the storage (re-encoding would not remove it)")
@@ -69,6 +75,6 @@ def cue_sentence(summary: dict[str, Any]) -> str:
 def verdict(summary: dict[str, Any]) -> str:
     """Sentences from an audit summary (the file cues, the pixel evidence, the fingerprint)."""
     cue = cue_sentence(summary)
-    sentences = [cue + ".", pixel_sentence(summary.get("pixel_masses") or {}),
+    sentences = [cue + ".", pixel_sentence(summary.get("pixel_masses") or {}, summary.get("pixel_masses_real")),
                  fingerprint_sentence(summary.get("fingerprint"))]
     return " ".join(s[0].upper() + s[1:] for s in sentences if s)

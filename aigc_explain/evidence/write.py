@@ -20,13 +20,16 @@ from aigc_explain.runs.folders import run_folder
 
 
 def evidence_maps(ev: Evidence) -> dict[str, np.ndarray]:
-    """The maps one split's pixel evidence draws; ``excess`` = ReLU(fake − real), unit mass (zeros if none)."""
+    """The maps one split's pixel evidence draws; ``excess`` = ReLU(fake − real) and ``differ`` = |fake − real|,
+    each as a unit-mass map (zeros where there is none)."""
     diff = ev.pixels.difference_map()
-    excess = np.maximum(diff, 0.0)
-    total = excess.sum()
+
+    def unit(m: np.ndarray) -> np.ndarray:
+        return m / m.sum() if m.sum() > 0 else m
+
     maps = {"mean_real": ev.pixels.mean_map(0), "mean_fake": ev.pixels.mean_map(1), "difference": diff,
             "t": ev.pixels.t_map() if min(ev.pixels.n) >= 2 else np.full(diff.shape, np.nan),
-            "excess": excess / total if total > 0 else excess}
+            "excess": unit(np.maximum(diff, 0.0)), "differ": unit(np.abs(diff))}
     fp = ev.fingerprint
     maps.update(log_real=fp.mean_log_power(0), log_fake=fp.mean_log_power(1), mean_real_power=fp.mean_residual_power(0),
                 mean_fake_power=fp.mean_residual_power(1))

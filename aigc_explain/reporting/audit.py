@@ -121,7 +121,7 @@ def model_vs_data_figure(cam_map: np.ndarray, evidence: np.ndarray, regions: dic
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9.0, 4.4), layout="constrained")
     for ax, m, name, label in zip(axes, (cam_map, evidence), labels,
-                                  ("share of CAM mass per pixel", "share of the fakes' excess energy")):
+                                  ("share of CAM mass per pixel", "share of the difference per pixel")):
         im = map_panel(ax, m, name, cmap=CMAP, vmin=0.0, vmax=max(float(np.max(m)), 1e-12))
         outline_regions(ax, m.shape, regions)
         fig.colorbar(im, ax=ax, shrink=0.85, label=label)

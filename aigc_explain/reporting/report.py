@@ -178,8 +178,8 @@ def _audit_figures(index: _Index, label: str, r: Any) -> list[str]:
 
 
 def _model_vs_data(index: _Index, cams: dict[str, Any], audits: dict[str, Any]) -> list[str]:
-    """Every CAM run beside the audit of the same images: its mean CAM of the fakes next to where the fakes
-    exceed the reals, with the two maps' spatial correlation."""
+    """Every CAM run beside the audit of the same images: its mean CAM of the fakes next to where the classes
+    differ in residual energy (|fake − real|, either sign), with the two maps' spatial correlation."""
     lines = []
     for cam_label, cam in cams.items():
         images = (cam.summary.get("selection") or {}).get("images")
@@ -188,19 +188,19 @@ def _model_vs_data(index: _Index, cams: dict[str, Any], audits: dict[str, Any]) 
             split = audit.split_of(images) if images else None
             if split is None or fake_map is None:
                 continue
-            evidence = audit.maps(split).get("excess")
+            evidence = audit.maps(split).get("differ")
             if evidence is None:
                 continue
             corr = map_correlation(fake_map, evidence)
             _, evidence, _ = common_grid(fake_map, evidence)
             fig = model_vs_data_figure(fake_map, evidence, cam.regions, correlation=corr,
-                                       labels=(f"{cam_label}: mean CAM of the fakes", f"{audit_label}: fake > real"))
+                                       labels=(f"{cam_label}: mean CAM of the fakes", f"{audit_label}: |fake − real|"))
             r = "n/a" if corr["pearson"] is None else f"Pearson r = {corr['pearson']:.2f}"
             index.figure(f"model_vs_data_{cam_label}", fig, f"{cam_label} vs {audit_label}: does the detector look "
-                         f"where the data differ? The fakes' mean CAM beside where the fakes carry more "
-                         f"residual energy than the reals ({r}).")
+                         f"where the data differ? The fakes' mean CAM beside where the classes differ in "
+                         f"residual energy, |fake − real| ({r}).")
             lines.append(f"{cam_label} vs the data ({audit_label}, {split}): spatial correlation of the fakes' mean "
-                         f"CAM with the fakes' excess residual energy: {r}")
+                         f"CAM with |fake − real| residual energy: {r}")
     return lines
 
 
