@@ -1,0 +1,1 @@
+"""Run folders: the output contract (names), atomic writing, the folder life cycle, and the one reader."""
