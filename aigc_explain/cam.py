@@ -32,6 +32,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--center-frac", type=float, default=0.5)
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--reencode", metavar="jpeg:Q|png", help="re-encode every image identically in memory first")
+    p.add_argument("--amp", choices=("off", "bf16", "auto"), default="off",
+                   help="off (default): exact fp32, grad-cam's maps; bf16: autocast for the one-pass methods, faster "
+                        "(fidelity in benchmarks/amp_fidelity.py); auto: bf16 where the hardware computes it natively")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -84,7 +87,7 @@ def _run(args: argparse.Namespace) -> None:
         raise ValueError("--images is required (a folder of images to explain)")
     settings = CamSettings(method=args.method.lower(), target=args.target, layer=args.layer,
                            batch_size=args.batch_size, corner_frac=args.corner_frac, center_frac=args.center_frac,
-                           limit=args.limit, shard=args.shard, reencode=args.reencode)
+                           limit=args.limit, shard=args.shard, reencode=args.reencode, amp=args.amp)
     if not Path(args.images).is_dir():
         raise FileNotFoundError(f"--images {args.images} is not a folder")
     out = args.out or default_out("cam", args.ckpt, args.images)

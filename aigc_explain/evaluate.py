@@ -39,6 +39,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--threshold", type=float, default=0.5)
     p.add_argument("--reencode", metavar="jpeg:Q|png", help="re-encode every image identically in memory first")
+    p.add_argument("--amp", choices=("off", "bf16", "auto"), default="off",
+                   help="off (default): exact fp32, the checkpoint's own probabilities; bf16: autocast, faster "
+                        "(fidelity in benchmarks/amp_fidelity.py); auto: bf16 where the hardware computes it natively")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
@@ -79,7 +82,7 @@ def _run(args: argparse.Namespace) -> None:
 
     perturbations = _check(args)
     options = dict(split=args.split, batch_size=args.batch_size, device=resolve_device(args.device),
-                   workers=args.workers, threshold=args.threshold, reencode=args.reencode)
+                   workers=args.workers, threshold=args.threshold, reencode=args.reencode, amp=args.amp)
     if len(args.ckpt) > 1 or len(args.data) > 1:
         result = write_cross_domain_run(args.ckpt, args.data, args.out, arguments=vars(args), overwrite=args.overwrite,
                                         ckpt_names=args.names, data_names=args.data_names, arch=args.arch, **options)

@@ -36,7 +36,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int)
     p.add_argument("--device", help="auto | cpu | cuda[:N]")
     p.add_argument("--amp", choices=("auto", "bf16", "off"),
-                   help="bf16 autocast: auto (default) = on CUDA only; bf16 = also on CPU (fast with AMX)")
+                   help="bf16 autocast: auto (default) = where the hardware computes bf16 natively (CUDA with bf16, CPUs "
+                        "with AMX or AVX512-BF16), exact fp32 elsewhere; bf16 = always; off = exact fp32. The "
+                        "manifest records which was used and why")
     p.add_argument("--limit", type=int, help="use at most N images per split (quick runs)")
     p.add_argument("--reencode", metavar="jpeg:Q|png", help="re-encode every image identically in memory first, "
                                                             "removing storage cues (see the audit command)")

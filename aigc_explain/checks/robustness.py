@@ -93,7 +93,7 @@ def cam_row(clean: CamMeasures, other: CamMeasures, *, seed: int = 0) -> dict[st
 
 def sweep(detector: Detector, data: str | Path, perturbations: list[Perturbation], *, split: str = "val",
           batch_size: int = 64, device: Any = "cpu", workers: int = 0, threshold: float = 0.5,
-          cam: CamSettings | None = None, reencode: str | None = None) -> Sweep:
+          cam: CamSettings | None = None, reencode: str | None = None, amp: str = "off") -> Sweep:
     """Metrics clean and under each perturbation; with ``cam``, also how far the CAMs move. ``reencode`` comes
     before every perturbation."""
     if cam is not None and reencode is not None:
@@ -103,7 +103,8 @@ def sweep(detector: Detector, data: str | Path, perturbations: list[Perturbation
     for p in [None, *perturbations]:
         name, kind, value = ("clean", "clean", None) if p is None else (p.name, p.kind, p.value)
         metrics, pr = evaluate_folder(detector, data, split=split, batch_size=batch_size, device=device,
-                                      workers=workers, threshold=threshold, perturbation=p, reencode=reencode)
+                                      workers=workers, threshold=threshold, perturbation=p, reencode=reencode,
+                                      amp=amp)
         row = {"perturbation": name, "kind": kind, "value": value, **metric_fields(metrics)}
         if cam is not None:
             measured = cam_measures(detector, samples, cam, perturbation=p, device=device, workers=workers)

@@ -12,7 +12,7 @@ import torch
 from aigc_explain.analysis.metrics import binary_metrics
 from aigc_explain.core.checkpoint import load_detector
 from aigc_explain.core.folders import NoReadableImages, Sample, find_samples, one_class_warning, split_folder
-from aigc_explain.core.inference import Predictions, predict
+from aigc_explain.core.inference import Predictions, predict, resolve_amp
 from aigc_explain.core.models import Detector
 from aigc_explain.core.perturb import Perturbation
 from aigc_explain.core.images import describe_preprocessing
@@ -25,19 +25,21 @@ log = logging.getLogger(__name__)
 def evaluate_folder(detector: Detector, data: str | Path, *, split: str = "val", batch_size: int = 64,
                     device: str | torch.device = "cpu", workers: int = 0, threshold: float = 0.5,
                     seed: int = 0, perturbation: Perturbation | None = None,
-                    reencode: str | None = None) -> tuple[dict, Predictions]:
+                    reencode: str | None = None, amp: str = "off") -> tuple[dict, Predictions]:
     """Metrics (accuracy, real/fake accuracy, AP, AUC, bootstrap intervals) on a labelled folder; ``reencode``
-    re-encodes every image identically first (``--reencode``), ``perturbation`` then degrades it."""
+    re-encodes every image identically first (``--reencode``), ``perturbation`` then degrades it; ``amp``
+    (default off: exact fp32, the checkpoint's own probabilities) as in ``inference.resolve_amp``."""
     folder = split_folder(data, split)
     samples = find_samples(folder, require_labels=True)
     preds = predict(detector, samples, batch_size=batch_size, device=device, workers=workers,
-                    perturbation=perturbation, reencode=reencode)
+                    perturbation=perturbation, reencode=reencode, amp=amp)
     if len(preds.paths) == 0:
         raise NoReadableImages(f"none of the {len(samples)} images under {folder} could be read", preds.skipped)
     metrics = binary_metrics(preds.labels, preds.probs, threshold=threshold, seed=seed)
     metrics["folder"] = str(folder)
     metrics["n_skipped"] = len(preds.skipped)
     metrics["reencode"] = reencode
+    metrics["amp"] = dict(zip(("used", "reason"), resolve_amp(device, amp)))
     warning = one_class_warning([Sample(p, int(y)) for p, y in zip(preds.paths, preds.labels)], folder)
     metrics["warnings"] = [warning] if warning else []
     if warning:
@@ -133,7 +135,7 @@ def check_cross_domain(ckpts: list[str], datas: list[str], *, ckpt_names: list[s
 def cross_domain(ckpts: list[str], datas: list[str], *, ckpt_names: list[str] | None = None,
                  data_names: list[str] | None = None, arch: str | None = None, split: str = "val",
                  batch_size: int = 64, device: str | torch.device = "cpu", workers: int = 0,
-                 threshold: float = 0.5, reencode: str | None = None) -> CrossDomain:
+                 threshold: float = 0.5, reencode: str | None = None, amp: str = "off") -> CrossDomain:
     """``evaluate_folder`` for each (checkpoint, data) pair; every checkpoint is loaded once."""
     rows, cols = check_cross_domain(ckpts, datas, ckpt_names=ckpt_names, data_names=data_names, split=split)
     cells = {}
@@ -141,6 +143,6 @@ def cross_domain(ckpts: list[str], datas: list[str], *, ckpt_names: list[str] | 
         detector = load_detector(ckpt, arch=arch)
         for j, data in enumerate(datas):
             cells[i, j] = evaluate_folder(detector, data, split=split, batch_size=batch_size, device=device,
-                                          workers=workers, threshold=threshold, reencode=reencode)
+                                          workers=workers, threshold=threshold, reencode=reencode, amp=amp)
             log.info("%s on %s: accuracy %.4f", rows[i], cols[j], cells[i, j][0]["accuracy"])
     return CrossDomain(rows, cols, [str(c) for c in ckpts], [str(d) for d in datas], cells)

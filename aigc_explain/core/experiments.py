@@ -38,7 +38,7 @@ class TrainConfig:
     seed: int = 0
     workers: int = 0
     device: str = "auto"
-    amp: str = "auto"  # bf16 autocast: auto = CUDA only; bf16 = also on CPU; off
+    amp: str = "auto"  # bf16 autocast: auto = where native (CUDA bf16, CPUs with AMX/AVX512-BF16); bf16; off
     limit: int | None = None  # at most this many images per split (quick runs)
     experiment: int | None = None
     reencode: str | None = None  # every image re-encoded identically first (--reencode jpeg:Q|png)

@@ -54,18 +54,65 @@ class Predictions:
 AMP_MODES = ("auto", "bf16", "off")
 
 
-def autocast(device: torch.device, amp: str = "auto"):
-    """bfloat16 autocast (no loss scaling needed): ``auto`` = on CUDA only, so CPU runs stay exactly
-    reproducible in fp32; ``bf16`` also on CPU (about 1.7x faster training on CPUs with AMX)."""
+def _cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as Linux reports them (empty elsewhere: auto then stays fp32)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def cpu_bf16_native() -> str | None:
+    """Which native bf16 units this CPU has ("AMX-BF16", "AVX512-BF16"), or None. torch's own
+    ``get_cpu_capability()`` reports "AVX512" for both kinds, so the flags are read directly."""
+    flags = _cpu_flags()
+    if "amx_bf16" in flags:
+        return "AMX-BF16"
+    if "avx512_bf16" in flags:
+        return "AVX512-BF16"
+    return None
+
+
+def resolve_amp(device: torch.device, amp: str = "auto") -> tuple[str, str]:
+    """``(mode, reason)``: what ``amp`` means on ``device``. ``auto`` is bf16 autocast wherever the
+    hardware computes bf16 natively — CUDA devices with bf16, CPUs with AMX or AVX512-BF16 — and exact
+    fp32 elsewhere; ``bf16`` and ``off`` mean themselves."""
     if amp not in AMP_MODES:
         raise ValueError(f"--amp {amp!r} is not one of {', '.join(AMP_MODES)}")
-    if amp == "bf16" or (amp == "auto" and device.type == "cuda"):
-        return torch.autocast(device.type, dtype=torch.bfloat16)
+    device = torch.device(device)
+    if amp == "off":
+        return "off", "--amp off: exact fp32"
+    if device.type == "cuda":
+        native = torch.cuda.is_bf16_supported()
+        if amp == "bf16" or native:
+            return "bf16", f"{'--amp bf16' if amp == 'bf16' else 'auto'}: CUDA device " \
+                           f"{'with' if native else 'without'} native bf16"
+        return "off", "auto: CUDA device without bf16 support, fp32"
+    if device.type != "cpu":
+        return ("bf16", f"--amp bf16 on {device.type}") if amp == "bf16" else \
+            ("off", f"auto: {device.type} device, fp32")
+    unit = cpu_bf16_native()
+    if amp == "bf16":
+        return "bf16", f"--amp bf16 on a CPU {'with ' + unit if unit else 'without native bf16 (emulated: slower)'}"
+    if unit:
+        return "bf16", f"auto: this CPU computes bf16 natively ({unit})"
+    return "off", "auto: this CPU has no native bf16 (no AVX512-BF16 or AMX), fp32"
+
+
+def autocast(device: torch.device, amp: str = "off"):
+    """bfloat16 autocast (no loss scaling needed) when ``amp`` resolves to bf16 on ``device`` (see
+    ``resolve_amp``); exact fp32 otherwise."""
+    if resolve_amp(device, amp)[0] == "bf16":
+        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
 def run_inference(model: nn.Module, loader, device: torch.device,
-                  amp: str = "auto") -> tuple[torch.Tensor, torch.Tensor, list[int], list[tuple[int, str]]]:
+                  amp: str = "off") -> tuple[torch.Tensor, torch.Tensor, list[int], list[tuple[int, str]]]:
     """Logits, labels and dataset indices of every readable image, plus the failures."""
     model.eval()
     channels_last = device.type == "cuda"
@@ -90,14 +137,15 @@ def run_inference(model: nn.Module, loader, device: torch.device,
 
 def predict(detector: Detector, samples: list[Sample], *, batch_size: int = 64, device: str | torch.device = "cpu",
             workers: int = 0, perturbation: Perturbation | None = None,
-            reencode: Reencode | str | None = None) -> Predictions:
+            reencode: Reencode | str | None = None, amp: str = "off") -> Predictions:
     """Probabilities of "fake" for every readable sample, with the same preprocessing as training's validation
-    (``perturbation``, if any, first: it degrades the decoded image, then the detector resizes it)."""
+    (``perturbation``, if any, first: it degrades the decoded image, then the detector resizes it). Exact
+    fp32 unless ``amp`` says otherwise: a checkpoint's probabilities are reproduced, not approximated."""
     device = torch.device(device)
     transform = prepend(eval_transform(detector.image_size, detector.mean, detector.std), Reencode.parse(reencode),
                         perturbation)
     loader = make_loader(samples, transform, batch_size=batch_size, workers=workers, pin_memory=device.type == "cuda")
-    logits, _, indices, failed = run_inference(detector.to(device), loader, device)
+    logits, _, indices, failed = run_inference(detector.to(device), loader, device, amp)
     kept = [samples[i] for i in indices]
     return Predictions([s.path for s in kept], np.array([s.label for s in kept], dtype=np.int64),
                        logits.numpy().astype(np.float64), [(samples[i].path, why) for i, why in failed])

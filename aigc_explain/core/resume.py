@@ -18,6 +18,7 @@ import torch
 from aigc_explain.core.checkpoint import read_checkpoint
 from aigc_explain.core.distributed import DistEnv
 from aigc_explain.core.experiments import TrainConfig
+from aigc_explain.core.inference import resolve_device
 from aigc_explain.core.training import TrainResult, _Run, train_loop
 from aigc_explain.runs.files import write_json
 from aigc_explain.runs.folders import RunFolder, mark_running, replaced_path
@@ -80,6 +81,15 @@ def resume_run(out: str | Path, *, overrides: dict[str, Any] | None = None, prog
         env.stop()
 
 
+def _amp_used(ckpt: dict[str, Any], cfg: TrainConfig) -> str:
+    """The autocast the run trained with. Checkpoints from before ``--amp auto`` covered CPUs did not
+    record it; "auto" meant bf16 on CUDA only then."""
+    record = ckpt.get("amp")
+    if isinstance(record, dict) and record.get("used") in ("bf16", "off"):
+        return record["used"]
+    return "bf16" if cfg.amp == "bf16" or (cfg.amp == "auto" and resolve_device(cfg.device).type == "cuda") else "off"
+
+
 def _resume(run_dir: Path, overrides: dict[str, Any], progress: bool, env: DistEnv) -> TrainResult:
     ckpt_path = run_dir / "checkpoint.pth"
     if not ckpt_path.is_file():
@@ -96,7 +106,7 @@ def _resume(run_dir: Path, overrides: dict[str, Any], progress: bool, env: DistE
         return TrainResult(run_dir, float(ckpt.get("best_val_acc", -1.0)), list(ckpt.get("history", [])), [],
                            finished_already=True)
     torch.manual_seed(cfg.seed)
-    run = _Run(cfg, run_dir, env)
+    run = _Run(cfg, run_dir, env, amp_used=_amp_used(ckpt, cfg))
     state = run.restore(ckpt)
     folder = None
     if env.is_main:

@@ -27,7 +27,7 @@ from aigc_explain.core.experiments import TrainConfig
 from aigc_explain.core.folders import (NoReadableImages, balanced_subset, class_counts, find_samples, one_class_warning,
                                        split_folder)
 from aigc_explain.core.images import describe_preprocessing, eval_transform, prepend, Reencode, train_transform
-from aigc_explain.core.inference import autocast, resolve_device, run_inference
+from aigc_explain.core.inference import autocast, resolve_amp, resolve_device, run_inference
 from aigc_explain.core.loader import EpochSampler, make_loader
 from aigc_explain.core.losses import make_loss
 from aigc_explain.core.models import build_detector
@@ -57,9 +57,12 @@ class TrainResult:
 
 class _Run:
     """The objects of one training run; ``fit`` drives it epoch by epoch."""
-    def __init__(self, cfg: TrainConfig, run_dir: Path, env: DistEnv) -> None:
+    def __init__(self, cfg: TrainConfig, run_dir: Path, env: DistEnv, amp_used: str | None = None) -> None:
         self.cfg, self.run_dir, self.env = cfg, run_dir, env
         self.device = env.start(resolve_device(cfg.device))
+        # Autocast is decided once per run: a resumed run keeps what it started with (bit-exact resume).
+        self.amp, self.amp_reason = resolve_amp(self.device, cfg.amp) if amp_used is None else \
+            (amp_used, f"resumed with the run's own autocast ({amp_used})")
         root = Path(cfg.data)
         self.train_samples = balanced_subset(find_samples(split_folder(root, "train"), require_labels=True), cfg.limit)
         self.val_samples = balanced_subset(find_samples(split_folder(root, "val"), require_labels=True), cfg.limit)
@@ -98,6 +101,7 @@ class _Run:
                                       batch_size=cfg.batch_size, workers=cfg.workers, pin_memory=pin)
         self.skipped: dict[str, str] = {}
         self.stop_requested = False
+        log.info("autocast %s: %s", self.amp, self.amp_reason)
 
     @contextlib.contextmanager
     def graceful_interrupt(self):
@@ -124,7 +128,11 @@ class _Run:
             return
         save_checkpoint(self.run_dir / name, self.detector, train_args=asdict(self.cfg),
                         optimizer=self.opt.state_dict(), scheduler=self.sched.state_dict(),
-                        rng_state=torch.get_rng_state(), **asdict(state), **extra)
+                        rng_state=torch.get_rng_state(), amp=self.amp_record(), **asdict(state), **extra)
+
+    def amp_record(self) -> dict[str, str]:
+        """What autocast the run asked for, used, and why (manifest and checkpoints)."""
+        return {"asked": self.cfg.amp, "used": self.amp, "reason": self.amp_reason}
 
     def restore(self, ckpt: dict[str, Any]) -> TrainState:
         self.detector.backbone.load_state_dict(ckpt["state_dict"])
@@ -165,7 +173,7 @@ class _Run:
     def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
-        with autocast(self.device, self.cfg.amp):
+        with autocast(self.device, self.amp):
             logits = self.train_model(x).float().reshape(-1)
         loss = self.loss_fn(logits, y)
         self.opt.zero_grad(set_to_none=True)
@@ -177,7 +185,7 @@ class _Run:
 
     def validate(self) -> tuple[float, float]:
         """Loss and accuracy on the validation set (each rank scores its share; sums are reduced)."""
-        logits, labels, _, failed = run_inference(self.model, self.val_loader, self.device, self.cfg.amp)
+        logits, labels, _, failed = run_inference(self.model, self.val_loader, self.device, self.amp)
         self.note_failures(self.val_samples[self.env.rank::self.env.world], failed)
         sums = torch.zeros(3, dtype=torch.float64, device=self.device)
         if len(labels):
@@ -217,7 +225,7 @@ def _prepare_new(cfg: TrainConfig, overwrite: bool, env: DistEnv) -> tuple[_Run,
                        dataset={"train": class_counts(run.train_samples), "val": class_counts(run.val_samples)},
                        preprocessing=describe_preprocessing(cfg.image_size, run.detector.mean, run.detector.std,
                                                             reencode=cfg.reencode),
-                       warnings=run.warnings)
+                       warnings=run.warnings, amp=run.amp_record())
     return run, TrainState(), folder
 
 

@@ -23,6 +23,7 @@ from aigc_explain.analysis.regions import MeanMapAccumulator, check_fractions, r
 from aigc_explain.analysis.stats import summarize
 from aigc_explain.core.folders import NoReadableImages, Sample, balanced_subset, find_samples, one_class_warning
 from aigc_explain.core.images import eval_transform, prepend, Reencode
+from aigc_explain.core.inference import AMP_MODES
 from aigc_explain.core.loader import make_loader
 from aigc_explain.core.models import Detector
 from aigc_explain.explain.layers import reshape_transform_for, resolve_layer
@@ -47,8 +48,11 @@ class CamSettings:
     limit: int | None = None
     shard: tuple[int, int] | None = None  # (k, n): this process explains every n-th image from k (1-based)
     reencode: str | None = None  # every image re-encoded identically first (--reencode jpeg:Q|png)
+    amp: str = "off"  # exact fp32 (grad-cam's maps); "bf16": autocast for the one-pass methods
 
     def __post_init__(self) -> None:
+        if self.amp not in AMP_MODES:
+            raise ValueError(f"--amp {self.amp!r} is not one of {', '.join(AMP_MODES)}")
         if self.target not in TARGETS:
             raise ValueError(f"--target {self.target!r} is not one of {', '.join(TARGETS)}")
         if self.batch_size < 1:
@@ -159,7 +163,8 @@ def explain_samples(detector: Detector, samples: list[Sample], settings: CamSett
             continue
         x = batch.images.to(device, non_blocking=True)
         raw, logit = compute_cams(detector, layer, x, settings.target, method=settings.method,
-                                  reshape_transform=transform, batch_size=settings.batch_size)
+                                  reshape_transform=transform, batch_size=settings.batch_size,
+                                  amp=settings.amp)
         up = upsample_positive(raw, size)
         rm = region_masses(up, corner_frac=settings.corner_frac, center_frac=settings.center_frac,
                            border_frac=settings.border_frac)

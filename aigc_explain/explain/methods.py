@@ -20,6 +20,7 @@ from pytorch_grad_cam.ablation_layer import AblationLayer, AblationLayerVit
 from pytorch_grad_cam.utils.image import scale_cam_image
 from torch import nn
 
+from aigc_explain.core.inference import autocast, resolve_amp
 from aigc_explain.explain.layers import frozen_eval, model_device
 
 logger = logging.getLogger(__name__)
@@ -189,17 +190,23 @@ def _check_inputs(x: torch.Tensor, signs: torch.Tensor | Sequence[float] | str, 
 
 def compute_cams(model: nn.Module, layer: nn.Module, x: torch.Tensor, signs: torch.Tensor | Sequence[float] | str,
                  *, method: str = "gradcam", reshape_transform: Callable | None = None,
-                 batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+                 batch_size: int = 32, amp: str = "off") -> tuple[np.ndarray, np.ndarray]:
     """Raw signed CAMs (B, h, w) at the layer's resolution (fullgrad: input size) and logits (B,).
 
     `signs`: +1 per image explains "fake" (the logit), -1 "real"; or a target name for every image:
     "fake", "real", or "predicted" (each image's sign from its own logit). `raw` is grad-cam's `get_cam_image` for `method`, before ReLU and scaling. The model runs in eval mode
     with frozen parameters (shapleycam: not frozen); modes, requires_grad and .grad are restored after.
+    ``amp`` (default off: exact fp32, grad-cam's maps) may be "bf16" (or "auto": bf16 where native) for the
+    one-pass methods: maps are then computed in fp32 from bf16 activations and gradients.
     """
     name = _check_method(method)
     s = _check_inputs(x, signs, batch_size)
     x = x.detach().to(model_device(model))
     fast = name in _GRAD_METHODS or name in _ACTIVATION_METHODS
+    bf16 = resolve_amp(model_device(model), amp)[0] == "bf16"
+    if bf16 and not fast:
+        raise ValueError(f"--amp bf16 works with the one-pass methods ({', '.join(sorted(_GRAD_METHODS))}, "
+                         f"{', '.join(sorted(_ACTIVATION_METHODS))}); {name} runs grad-cam's own passes: use --amp off")
     logger.debug("compute_cams: %s on %d images (%s path)", name, len(x), "fast" if fast else "grad-cam")
     raws, logits = [], []
     # ShapleyCAM differentiates the gradient again, which needs the (parameter-dependent) graph.
@@ -214,7 +221,8 @@ def compute_cams(model: nn.Module, layer: nn.Module, x: torch.Tensor, signs: tor
                 xs = x[i:i + batch_size]
                 ss = None if s is None else s[i:i + batch_size]
                 if fast:
-                    out = _fast_chunk(cam, model, layer, xs, ss, reshape_transform, name in _GRAD_METHODS)
+                    with autocast(model_device(model), amp):
+                        out = _fast_chunk(cam, model, layer, xs, ss, reshape_transform, name in _GRAD_METHODS)
                 else:
                     if ss is None:  # "predicted" needs the logits before grad-cam's own passes
                         with torch.no_grad():
