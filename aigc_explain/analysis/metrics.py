@@ -63,10 +63,43 @@ def _accuracy_cis(correct: np.ndarray, y: np.ndarray, *, n_boot: int, seed: int)
     return {"accuracy": _interval(overall), "real_acc": _interval(real), "fake_acc": _interval(fake)}
 
 
+def ranking_scores(p: np.ndarray, y: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """AP and ROC AUC of scores ``p`` with labels ``y`` where image i counts ``weights[b, i]`` times, for every
+    row b at once (a bootstrap resample is such a row of counts; all ones gives scikit-learn's numbers).
+    Ties share a threshold, as in scikit-learn: AP = sum of (R_k - R_k-1) P_k over distinct scores."""
+    uniq, inv = np.unique(p, return_inverse=True)  # ascending
+    pos = np.stack([np.bincount(inv, weights=w * (y == 1), minlength=uniq.size) for w in weights])
+    neg = np.stack([np.bincount(inv, weights=w * (y == 0), minlength=uniq.size) for w in weights])
+    n_pos, n_neg = pos.sum(axis=1), neg.sum(axis=1)
+    tp, fp = np.cumsum(pos[:, ::-1], axis=1), np.cumsum(neg[:, ::-1], axis=1)  # thresholds from the top
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
+        ap = (pos[:, ::-1] / n_pos[:, None] * precision).sum(axis=1)
+        below = np.cumsum(neg, axis=1) - neg
+        auc = (pos * (below + 0.5 * neg)).sum(axis=1) / (n_pos * n_neg)
+    return ap, auc
+
+
+def _ranking_cis(p: np.ndarray, y: np.ndarray, *, n_boot: int, seed: int) -> dict[str, list]:
+    """Stratified bootstrap intervals of AP and ROC AUC (each class resampled on its own, in chunks)."""
+    rng = np.random.default_rng([seed, 1])
+    n_real, n_fake = int((y == 0).sum()), int((y == 1).sum())
+    aps, aucs = [], []
+    for start in range(0, n_boot, 200):
+        b = min(200, n_boot - start)
+        weights = np.zeros((b, y.size))
+        weights[:, y == 0] = rng.multinomial(n_real, np.full(n_real, 1 / n_real), size=b)
+        weights[:, y == 1] = rng.multinomial(n_fake, np.full(n_fake, 1 / n_fake), size=b)
+        ap, auc = ranking_scores(p, y, weights)
+        aps.append(ap)
+        aucs.append(auc)
+    return {"average_precision": _interval(np.concatenate(aps)), "roc_auc": _interval(np.concatenate(aucs))}
+
+
 def binary_metrics(
     labels: Any, probs: Any, *, threshold: float = 0.5, n_boot: int = 1000, seed: int = 0
 ) -> dict[str, Any]:
-    """Accuracy (overall, per class), AP and ROC AUC, with bootstrap 95% CIs for the accuracies.
+    """Accuracy (overall, per class), AP and ROC AUC, each with a stratified bootstrap 95% CI.
 
     An image is predicted fake when ``prob >= threshold``. AP/AUC are None when only one class is
     present; real_acc/fake_acc are None when that class is absent. All values are JSON-safe.
@@ -89,5 +122,7 @@ def binary_metrics(
         "n_real": n_real,
         "n_fake": n_fake,
         "threshold": float(threshold),
-        "ci95": _accuracy_cis(correct, y, n_boot=n_boot, seed=seed),
+        "ci95": {**_accuracy_cis(correct, y, n_boot=n_boot, seed=seed),
+                 **(_ranking_cis(p, y, n_boot=n_boot, seed=seed) if both else
+                    {"average_precision": [None, None], "roc_auc": [None, None]})},
     }

@@ -19,6 +19,7 @@ from torch import nn
 
 from aigc_explain import CLASS_NAMES
 from aigc_explain.core.images import IMAGENET_MEAN, IMAGENET_STD
+from aigc_explain.core.offline import local_timm_weights
 from aigc_explain.core.weights import fit_state_dict, load_file, unwrap_state_dict
 
 log = logging.getLogger(__name__)
@@ -138,6 +139,12 @@ def _timm_backbone(name: str, weights: str, image_size: int) -> nn.Module:
         model = _timm_backbone(name, "none", image_size)
         _load_backbone_file(model, weights)
         return model
+    local = local_timm_weights(name)
+    if weights == "imagenet" and local.is_file():  # converted offline weights (make weights)
+        model = _timm_backbone(name, "none", image_size)
+        _load_backbone_file(model, local)
+        log.info("loaded ImageNet weights for %s from %s", name, local)
+        return model
     pretrained = weights != "none"
     try:
         try:  # transformers need the input size at construction; CNNs do not accept it
@@ -149,7 +156,8 @@ def _timm_backbone(name: str, weights: str, image_size: int) -> nn.Module:
             raise
         raise WeightsUnavailableError(
             f"could not get ImageNet weights for timm model {name} ({type(exc).__name__}); offline, "
-            f"fill the Hugging Face cache (HF_HOME) beforehand or pass --weights PATH") from None
+            f"fill the Hugging Face cache (HF_HOME) beforehand, put a state dict at {local} or pass "
+            f"--weights PATH") from None
 
 
 def build_detector(arch: str, *, weights: str = "none", image_size: int = 224) -> Detector:

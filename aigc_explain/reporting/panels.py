@@ -21,7 +21,7 @@ def curves_figure(histories: dict[str, dict[str, np.ndarray]]):
 
     if not histories:
         raise ValueError("curves_figure needs at least one training history")
-    fig, axes = plt.subplots(1, 2, figsize=(SLIDE_WIDTH, 4.5))
+    fig, axes = plt.subplots(1, 2, figsize=(SLIDE_WIDTH, 4.5), layout="constrained")  # room for a suptitle
     for i, (name, h) in enumerate(histories.items()):
         colour = f"C{i % 10}"
         for ax, metric in zip(axes, ("loss", "acc")):
@@ -34,7 +34,6 @@ def curves_figure(histories: dict[str, dict[str, np.ndarray]]):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=8, loc="best")
-    fig.tight_layout()
     return fig
 
 
@@ -121,7 +120,9 @@ def _share_panel(ax, values: dict[str, np.ndarray], group: dict[str, Any]) -> No
     p = "n/a" if test["p_permutation"] is None else f"{test['p_permutation']:.3g}"
     pm = "n/a" if test["p_mann_whitney"] is None else f"{test['p_mann_whitney']:.3g}"
     ax.set_title(f"corner share per image (◆ mean, 95% CI)\n{' vs '.join(values)}: p_perm={p}, p_MW={pm}", fontsize=10)
-    ax.set_ylabel("corner / (corner + centre)")
+    ax.set_ylabel("corner share = corner / (corner + centre)")
+    ax.yaxis.set_label_position("right")  # clear of the difference map's colour bar on the left
+    ax.yaxis.tick_right()
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlim(-0.6, len(values) - 0.3)
     ax.grid(axis="y", alpha=0.3)
@@ -148,6 +149,22 @@ def _comparison_row(fig, row, g: str, data: dict[str, Any], comparison: dict[str
     _share_panel(row[3], data["values"][g], comparison["classes"][g])
 
 
+def comparison_finding(comparison: dict[str, Any], group: str = "fake") -> str:
+    """The comparison's finding in one line, for a title: which run puts more attention in the corners."""
+    la, lb = comparison["labels"]
+    classes = comparison["classes"]
+    group = group if group in classes else next(iter(classes))
+    cs = classes[group]["corner_share"]
+    a, b, p = cs[la]["mean"], cs[lb]["mean"], cs["test"]["p_permutation"]
+    if a is None or b is None:
+        return f"corner share of {la} vs {lb} ({group}): undefined"
+    more, less = (la, lb) if a > b else (lb, la)
+    clear = p is not None and p < 0.05
+    verb = "looks more at the corners than" if clear else "does not clearly differ in corner share from"
+    return (f"{group}: {more if clear else la} {verb} {less if clear else lb} (corner share {a:.2f} vs {b:.2f}, "
+            f"p_perm={'n/a' if p is None else f'{p:.2g}'})")
+
+
 def comparison_figure(data: dict[str, Any], comparison: dict[str, Any]):
     """Per class (rows): both runs' mean CAMs on one shared scale, A − B on a diverging scale centred
     at 0, and the per-image corner shares with mean and 95% interval. ``data`` is
@@ -163,5 +180,6 @@ def comparison_figure(data: dict[str, Any], comparison: dict[str, Any]):
                              gridspec_kw={"width_ratios": [1, 1, 1, 1.25]}, layout="constrained")
     for row, g in zip(axes, groups):
         _comparison_row(fig, row, g, data, comparison, vmax, dmax)
-    fig.suptitle(f"mean CAMs and corner share: {la} vs {lb} (outlines: corner squares and centre)")
+    fig.get_layout_engine().set(wspace=0.05)
+    fig.suptitle(comparison_finding(comparison) + "\n(outlines: corner squares and centre)")
     return fig

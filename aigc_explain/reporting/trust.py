@@ -169,3 +169,33 @@ def deletion_insertion_figure(summary: dict[str, Any]):
     fig.suptitle(f"{summary['method']} vs trivial maps, {summary['n_images']} images (layer {summary['layer']})",
                  fontsize=10)
     return fig
+
+
+def planted_figure(rows: list[dict[str, Any]], *, region: str, val_acc: float, learned: bool = True):
+    """The known-answer benchmark: the fakes' mean corner share (95% CI) per method × layer against the side of
+    0.5 the plant predicts (green: the row passes). ``learned``: whether the detector learned the plant at
+    all (the benchmark's accuracy bar); if not, no row can pass and the title says so."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(rows) + 2), 4.2), layout="constrained")
+    for i, r in enumerate(rows):
+        share = r["masses"]["corner_share"]
+        if share["mean"] is None:
+            continue
+        lo, hi = share["ci95"]
+        colour = "C2" if r["passes"] else "C3"
+        ax.bar(i, share["mean"], color=colour, alpha=0.8)
+        ax.errorbar([i], [share["mean"]], yerr=[[share["mean"] - lo], [hi - share["mean"]]], color="black", capsize=4)
+    ax.axhline(0.5, color="black", lw=0.8, ls="--")
+    ax.set_xticks(range(len(rows)), [f"{r['method']}\n{r['layer_name']} ({r['map_size'][0]}x{r['map_size'][1]})"
+                                     for r in rows], fontsize=8)
+    ax.set(ylim=(0, 1), ylabel="fakes' corner share (0.5 = no preference)")
+    expected = "above" if region == "corner" else "below"
+    passed = sum(r["passes"] for r in rows)
+    if learned:
+        title = (f"artifact planted in the {region}: {passed} of {len(rows)} rows find it ({expected} 0.5); "
+                 f"detector val accuracy {val_acc:.2f}")
+    else:
+        title = (f"inconclusive: the detector did not learn the {region} plant (val accuracy {val_acc:.2f}), "
+                 f"so no row can pass")
+    ax.set_title(title, fontsize=10)
+    return fig

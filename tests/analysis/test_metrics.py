@@ -29,7 +29,7 @@ def test_exact_keys_and_json_safe():
     m = binary_metrics(LABELS, PROBS, n_boot=200)
     assert set(m) == {"accuracy", "real_acc", "fake_acc", "average_precision", "roc_auc",
                       "n_real", "n_fake", "threshold", "ci95"}
-    assert set(m["ci95"]) == {"accuracy", "real_acc", "fake_acc"}
+    assert set(m["ci95"]) == {"accuracy", "real_acc", "fake_acc", "average_precision", "roc_auc"}
     for key, (lo, hi) in m["ci95"].items():
         assert 0.0 <= lo <= m[key] <= hi <= 1.0
     json.dumps(m, allow_nan=False)
@@ -45,7 +45,8 @@ def test_threshold_boundary_is_fake():
 
 def test_perfect_detector_ci_is_point():
     m = binary_metrics([0, 0, 1, 1], [0.0, 0.1, 0.9, 1.0])
-    assert m["ci95"] == {"accuracy": [1.0, 1.0], "real_acc": [1.0, 1.0], "fake_acc": [1.0, 1.0]}
+    assert m["ci95"] == {"accuracy": [1.0, 1.0], "real_acc": [1.0, 1.0], "fake_acc": [1.0, 1.0],
+                         "average_precision": [1.0, 1.0], "roc_auc": [1.0, 1.0]}
     assert m["roc_auc"] == 1.0 and m["average_precision"] == 1.0
 
 
@@ -91,3 +92,26 @@ def test_confusion():
 def test_validation(labels, probs, kwargs, match):
     with pytest.raises(ValueError, match=match):
         binary_metrics(labels, probs, **kwargs)
+
+
+def test_weighted_ranking_scores_equal_sklearn_and_resample_sensibly():
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from aigc_explain.analysis.metrics import ranking_scores
+
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 300)
+    p = np.round(rng.random(300) * 0.6 + 0.4 * y, 2)  # rounded: many ties
+    ap, auc = ranking_scores(p, y, np.ones((1, 300)))
+    assert ap[0] == pytest.approx(average_precision_score(y, p), abs=1e-12)
+    assert auc[0] == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+    counts = np.zeros((1, 300))
+    counts[0, :150] = 2  # the first half twice, the rest left out: the same as scoring that half alone
+    ap2, auc2 = ranking_scores(p, y, counts)
+    assert ap2[0] == pytest.approx(average_precision_score(y[:150], p[:150]), abs=1e-12)
+    assert auc2[0] == pytest.approx(roc_auc_score(y[:150], p[:150]), abs=1e-12)
+    m = binary_metrics(y, p, n_boot=500)
+    lo, hi = m["ci95"]["average_precision"]
+    assert lo < m["average_precision"] < hi and hi - lo < 0.2
+    lo, hi = m["ci95"]["roc_auc"]
+    assert lo < m["roc_auc"] < hi

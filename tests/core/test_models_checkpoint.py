@@ -66,9 +66,9 @@ def test_imagenet_prefers_a_cached_weight_set(monkeypatch, tmp_path):
 
 
 def test_mobilenet_v2_imagenet_offline():
-    from aigc_explain.hub import MOBILENET_V2_FILE, hub_checkpoints_dir
+    from aigc_explain.core.offline import MOBILENET_V2, hub_checkpoints_dir
 
-    if not (hub_checkpoints_dir() / MOBILENET_V2_FILE).is_file():
+    if not (hub_checkpoints_dir() / Path(MOBILENET_V2[1]).name).is_file():
         pytest.skip("run `make weights` to seed torch's hub cache")
     det = build_detector("mobilenet_v2", weights="imagenet")
     ref = torchvision.models.mobilenet_v2(weights="IMAGENET1K_V1")
