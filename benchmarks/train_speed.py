@@ -6,7 +6,8 @@ The report's loop, reproduced in its exact shape: a PIL Dataset, ``transforms.Co
 ToTensor, Normalize), the backbone ending in ``Sequential(Linear, Sigmoid)``, ``BCELoss``, AdamW, and
 ``loss.item()`` plus an accuracy ``.item()`` every step. Ours: ``training._Run.train_epoch`` — the
 code ``aigc_explain.train`` runs (uint8 loader with one normalisation per batch, logits +
-BCEWithLogits, device-side running sums, AMP and channels_last on CUDA). Both train on the same
+BCEWithLogits, device-side running sums, channels_last, fused AdamW, the ``--amp`` autocast). For the whole
+job (start-up, validation, saving) see ``train_job.py``. Both train on the same
 images with the same batch size, workers and threads, alternating, two epochs each (the first warms
 up); the best epoch of each is compared. Prints both rates and the ratio.
 """
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--device", default="auto")
     p.add_argument("--amp", default="auto", choices=("auto", "bf16", "off"),
-                   help="our side's autocast (auto: CUDA only; bf16: also on CPU)")
+                   help="our side's autocast (auto: bf16 where native, as train's default; off: exact fp32)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -27,3 +27,22 @@ def test_python_api_block_runs(tmp_path: Path, monkeypatch, make_data, capsys):
     from aigc_explain.runs.reader import load_cam_run
 
     assert load_cam_run(tmp_path / "reports" / "cam" / "mine").predictions.has_both_classes
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor of a markdown heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_readme_links_resolve():
+    """Every in-page anchor names a heading and every relative link names a file of the repository."""
+    text = README.read_text(encoding="utf-8")
+    anchors = {_anchor(h) for h in re.findall(r"^#+ (.+)$", text, flags=re.M)}
+    links = re.findall(r"\]\(([^)\s]+)\)", text)
+    assert links
+    for link in links:
+        if link.startswith("#"):
+            assert link[1:] in anchors, f"README links to #{link[1:]}, which no heading has"
+        elif not link.startswith(("http://", "https://")):
+            assert (README.parent / link).exists(), f"README links to {link}, which does not exist"

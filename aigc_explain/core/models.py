@@ -55,7 +55,6 @@ class Detector(nn.Module):
 
 def resolve_arch(arch: str) -> tuple[str, str]:
     """Preset or model name -> (source, model name); unknown names get close suggestions."""
-    import timm
     import torchvision
 
     if arch in PRESETS:
@@ -63,6 +62,7 @@ def resolve_arch(arch: str) -> tuple[str, str]:
     tv_names = torchvision.models.list_models(module=torchvision.models)
     if arch in tv_names:
         return "torchvision", arch
+    import timm  # only here: a torchvision run does not pay timm's import
     if timm.is_model(arch):
         return "timm", arch
     close = difflib.get_close_matches(arch, list(PRESETS) + tv_names + timm.list_models(), n=5)

