@@ -188,8 +188,10 @@ class _Run:
                                 torch.tensor(float(len(y)), dtype=torch.float64, device=y.device)])
 
     def validate(self) -> tuple[float, float]:
-        """Loss and accuracy on the validation set (each rank scores its share; sums are reduced)."""
-        logits, labels, _, failed = run_inference(self.model, self.val_loader, self.device, self.amp)
+        """Loss and accuracy on the validation set (each rank scores its share; sums are reduced). Always exact
+        fp32, whatever the training autocast: the best model is picked by, and its checkpoint records, the
+        numbers ``evaluate`` reproduces."""
+        logits, labels, _, failed = run_inference(self.model, self.val_loader, self.device, "off")
         self.note_failures(self.val_samples[self.env.rank::self.env.world], failed)
         sums = torch.zeros(3, dtype=torch.float64, device=self.device)
         if len(labels):

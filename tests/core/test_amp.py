@@ -59,6 +59,11 @@ def test_training_uses_records_and_resumes_with_its_autocast(dataset: Path, tmp_
     assert manifest["amp"]["asked"] == "auto" and manifest["amp"]["used"] == "bf16"
     assert "AMX-BF16" in manifest["amp"]["reason"]
     assert read_checkpoint(tmp_path / "native" / "checkpoint.pth")["amp"]["used"] == "bf16"
+    # validation (which picks the best model) is exact fp32: evaluate reproduces the recorded val loss
+    _, preds = evaluate_folder(load_detector(tmp_path / "native" / "final_model.pth"), dataset, split="val")
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(torch.as_tensor(preds.logits),
+                                                                torch.as_tensor(preds.labels, dtype=torch.float64))
+    assert abs(float(loss) - native.history[-1]["val_loss"]) < 1e-5
     forced = _train(dataset, tmp_path / "forced", amp="bf16")
     assert native.history[0]["train_loss"] == forced.history[0]["train_loss"]  # auto here is bf16 itself
 
