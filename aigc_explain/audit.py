@@ -44,9 +44,6 @@ def _run(args: argparse.Namespace) -> None:
     from aigc_explain.evidence.gather import AuditSettings
     from aigc_explain.evidence.write import write_audit_run
 
-    for flag, value in (("--folds", args.folds), ("--n-boot", args.n_boot)):
-        if value < (2 if flag == "--folds" else 1):
-            raise ValueError(f"{flag} must be >= {2 if flag == '--folds' else 1}, got {value}")
     settings = AuditSettings(size=args.size, limit=args.limit, reencode=args.reencode, folds=args.folds,
                              n_boot=args.n_boot, seed=args.seed)
     summary = write_audit_run(args.data, args.out, settings, arguments=vars(args), overwrite=args.overwrite,

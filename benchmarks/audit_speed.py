@@ -19,12 +19,12 @@ from aigc_explain.evidence.gather import AuditSettings, run_audit
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifake-dev"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--limit", type=int, default=None, help="images per split for the whole audit")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     samples = find_samples(args.data)
     start = time.perf_counter()
     for s in samples:
@@ -37,7 +37,8 @@ def main() -> None:
     audit_rate = n / (time.perf_counter() - start)
     print(f"file cues (headers): {len(samples)} images, {cue_rate:.0f} images/s (target >= 200)")
     print(f"whole audit at {args.size} px: {n} images, {audit_rate:.0f} images/s")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -1,6 +1,6 @@
 """Cheap CPU settings, measured rather than believed: channels_last, and threads vs data-loading workers.
 
-    python benchmarks/cpu_options.py [--steps 6] [--data ../shared/data/cifake-dev]
+    python -m benchmarks.cpu_options [--steps 6] [--data ../shared/data/cifake-dev]
 
 1. channels_last vs the default (contiguous NCHW) for a training step (forward, backward, AdamW) and for
    inference, in fp32 and under bf16 autocast: ResNet-18 at 128 px (batch 16) and MobileNetV2 at 96 px
@@ -26,8 +26,8 @@ from torch import nn
 from aigc_explain.core.distributed import DistEnv
 from aigc_explain.core.experiments import TrainConfig
 from aigc_explain.core.inference import autocast
-from aigc_explain.core.training import TrainState, _Run
-from benchmarks.train_job import _subset
+from aigc_explain.core.training import _Run
+from benchmarks.train_speed import our_epoch, subset_root
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifake-dev"
 CPU = torch.device("cpu")
@@ -85,13 +85,7 @@ def _epoch_rate(root: Path, tmp: Path, threads: int, workers: int) -> float:
     cfg = TrainConfig(data=str(root), out=str(tmp / f"run{threads}{workers}"), model="resnet18", weights="none",
                       image_size=128, batch_size=16, workers=workers, epochs=1)
     run = _Run(cfg, Path(cfg.out), DistEnv())
-    best = 0.0
-    for epoch in range(2):  # the first warms up (and starts the workers once)
-        state = TrainState(epoch=epoch)
-        start = time.perf_counter()
-        run.train_epoch(state, progress=False)
-        best = max(best, state.sums[2] / (time.perf_counter() - start))
-    return best
+    return max(our_epoch(run, epoch) for epoch in range(2))  # the first warms up (and starts the workers once)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.data.is_dir():
         tmp = Path(tempfile.mkdtemp(prefix="cpu_options_"))
         try:
-            root = _subset(args.data, 256, 2, tmp / "data")
+            root = subset_root(args.data, 256, 2, tmp / "data")
             for threads, workers in ((2, 0), (2, 1), (1, 1)):
                 rate = _epoch_rate(root, tmp, threads, workers)
                 print(f"training epoch, resnet18 128px batch 16: {threads} threads + {workers} workers: "

@@ -1,6 +1,6 @@
 """Images/s of our loader vs the report's PIL pipeline: decode + resize + normalise, same files.
 
-    python benchmarks/data_speed.py [--images ../shared/data/cifake-dev/val] [--size 224] [--workers 0]
+    python -m benchmarks.data_speed [--images ../shared/data/cifake-dev/val] [--size 224] [--workers 0]
 
 The report's shape: a Dataset doing ``Image.open(p).convert("RGB")`` and a ``transforms.Compose`` of
 Resize((S, S)), ToTensor, Normalize. Both loaders run in turn, twice each (the first pass warms the
@@ -14,28 +14,14 @@ import time
 from pathlib import Path
 
 import torch
-from PIL import Image
-from torch.utils.data import DataLoader, Dataset
-from torchvision import transforms
+from torch.utils.data import DataLoader
 
 from aigc_explain.core.folders import find_samples
-from aigc_explain.core.images import eval_transform, IMAGENET_MEAN, IMAGENET_STD
+from aigc_explain.core.images import eval_transform
 from aigc_explain.core.loader import make_loader
+from benchmarks.report_loop import report_transform, ReportDataset
 
 DEFAULT_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifake-dev" / "val"
-
-
-class ReportDataset(Dataset):
-    """The report notebook's dataset, reproduced for comparison."""
-
-    def __init__(self, paths: list[str], labels: list[int], transform) -> None:
-        self.paths, self.labels, self.transform = paths, labels, transform
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, i: int):
-        return self.transform(Image.open(self.paths[i]).convert("RGB")), self.labels[i]
 
 
 def _rate(loader) -> float:
@@ -56,9 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     samples = find_samples(args.images)[: args.limit]
-    report_tf = transforms.Compose([transforms.Resize((args.size, args.size)), transforms.ToTensor(),
-                                   transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
-    report = DataLoader(ReportDataset([s.path for s in samples], [s.label for s in samples], report_tf),
+    report = DataLoader(ReportDataset([s.path for s in samples], [s.label for s in samples], report_transform(args.size)),
                         batch_size=args.batch_size, num_workers=args.workers)
     ours = make_loader(samples, eval_transform(args.size), batch_size=args.batch_size, workers=args.workers)
     rates: dict[str, list[float]] = {"report": [], "ours": []}

@@ -1,10 +1,9 @@
 """Training images/s: aigc_explain's training epoch vs the report notebook's loop, same model and data.
 
-    python benchmarks/train_speed.py [--model resnet18] [--size 224] [--images 256] [--batch-size 32]
+    python -m benchmarks.train_speed [--model resnet18] [--size 224] [--images 256] [--batch-size 32]
 
-The report's loop, reproduced in its exact shape: a PIL Dataset, ``transforms.Compose`` (Resize,
-ToTensor, Normalize), the backbone ending in ``Sequential(Linear, Sigmoid)``, ``BCELoss``, AdamW, and
-``loss.item()`` plus an accuracy ``.item()`` every step. Ours: ``training._Run.train_epoch`` — the
+The report's loop is ``benchmarks/report_loop.py`` (its exact shape: PIL Dataset, Compose, a
+``Sequential(Linear, Sigmoid)`` head, BCELoss, AdamW, per-step ``.item()``). Ours: ``training._Run.train_epoch`` — the
 code ``aigc_explain.train`` runs (uint8 loader with one normalisation per batch, logits +
 BCEWithLogits, device-side running sums, channels_last, fused AdamW, the ``--amp`` autocast). For the whole
 job (start-up, validation, saving) see ``train_job.py``. Both train on the same
@@ -21,23 +20,19 @@ import time
 from pathlib import Path
 
 import torch
-import torchvision
-from torch import nn
-from torch.utils.data import DataLoader
-from torchvision import transforms
 
 from aigc_explain.core.folders import balanced_subset, find_samples
-from aigc_explain.core.images import IMAGENET_MEAN, IMAGENET_STD
 from aigc_explain.core.distributed import DistEnv
 from aigc_explain.core.experiments import TrainConfig
 from aigc_explain.core.training import _Run, TrainState
+from benchmarks.report_loop import report_model, split_loader, train_epoch
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifake-dev"
 
 
-def _subset_root(data: Path, n: int, tmp: Path) -> Path:
-    """A train/val root holding links to n balanced training images (val: 2 images; unused)."""
-    for split, count in (("train", n), ("val", 2)):
+def subset_root(data: Path, n_train: int, n_val: int, tmp: Path) -> Path:
+    """A train/val root under ``tmp`` holding links to balanced subsets of ``data``'s splits."""
+    for split, count in (("train", n_train), ("val", n_val)):
         for s in balanced_subset(find_samples(data / split), count):
             dest = tmp / split / ("1_fake" if s.label else "0_real") / Path(s.path).name
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -46,31 +41,10 @@ def _subset_root(data: Path, n: int, tmp: Path) -> Path:
 
 
 def report_epoch(root: Path, model_name: str, size: int, batch_size: int, workers: int, device: torch.device) -> float:
-    """One epoch of the report's loop; returns images/s."""
-    from benchmarks.data_speed import ReportDataset
-
-    samples = find_samples(root / "train")
-    tf = transforms.Compose([transforms.Resize((size, size)), transforms.ToTensor(),
-                             transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
-    loader = DataLoader(ReportDataset([s.path for s in samples], [s.label for s in samples], tf),
-                        batch_size=batch_size, shuffle=True, num_workers=workers)
-    torch.manual_seed(0)
-    model = torchvision.models.get_model(model_name)
-    model.fc = nn.Sequential(nn.Linear(model.fc.in_features, 1), nn.Sigmoid())
-    model = model.to(device).train()
-    opt, crit = torch.optim.AdamW(model.parameters(), lr=1e-4), nn.BCELoss()
-    start, n, running_loss, correct = time.perf_counter(), 0, 0.0, 0
-    for images, labels in loader:
-        images, labels = images.to(device), labels.float().to(device)
-        opt.zero_grad()
-        out = model(images).squeeze(1)
-        loss = crit(out, labels)
-        loss.backward()
-        opt.step()
-        running_loss += loss.item() * images.size(0)  # the per-step host syncs of the notebook
-        correct += ((out > 0.5).float() == labels).sum().item()
-        n += images.size(0)
-    return n / (time.perf_counter() - start)
+    """One epoch of the report's loop (``report_loop``) on a fresh model; returns images/s."""
+    model = report_model(model_name).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    return train_epoch(model, opt, split_loader(root, "train", size, batch_size, workers, True), device)
 
 
 def our_epoch(run: _Run, epoch: int) -> float:
@@ -98,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     tmp = Path(tempfile.mkdtemp(prefix="train_speed_"))
     try:
-        root = _subset_root(args.data, args.images, tmp / "data")
+        root = subset_root(args.data, args.images, 2, tmp / "data")
         cfg = TrainConfig(data=str(root), out=str(tmp / "run"), model=args.model, weights="none", image_size=args.size,
                           batch_size=args.batch_size, workers=args.workers, device=args.device, epochs=2, amp=args.amp)
         run = _Run(cfg, tmp / "run", DistEnv())

@@ -8,6 +8,8 @@ so a spectral explanation can sit next to the Grad-CAM one.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 # ITU-R BT.601 luma weights for R, G, B.
@@ -57,11 +59,17 @@ def log_power_spectrum(gray: np.ndarray, *, eps: float = _LOG_EPS) -> np.ndarray
     return np.log(np.abs(spec) ** 2 + eps)
 
 
-def _radius_index(h: int, w: int) -> np.ndarray:
-    """Integer (rounded) distance of each pixel from the fftshift centre (H // 2, W // 2)."""
+@functools.lru_cache(maxsize=8)
+def _rings(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each pixel's ring (its rounded distance from the fftshift centre (H // 2, W // 2)), flattened, and
+    the pixel count of every ring; one computation per image size (accumulators call this per image)."""
     rows = np.arange(h)[:, None] - h // 2
     cols = np.arange(w)[None, :] - w // 2
-    return np.rint(np.hypot(rows, cols)).astype(np.int64)
+    radius = np.rint(np.hypot(rows, cols)).astype(np.int64).ravel()
+    radius.setflags(write=False)
+    counts = np.bincount(radius)
+    counts.setflags(write=False)
+    return radius, counts
 
 
 def azimuthal_average(spec2d: np.ndarray, *, full: bool = False) -> np.ndarray:
@@ -76,9 +84,8 @@ def azimuthal_average(spec2d: np.ndarray, *, full: bool = False) -> np.ndarray:
     if spec.ndim != 2 or min(spec.shape) < 2:
         raise ValueError(f"spec2d must be a 2-D spectrum of at least 2x2, got shape {spec.shape}")
     h, w = spec.shape
-    radius = _radius_index(h, w).ravel()
+    radius, counts = _rings(h, w)
     sums = np.bincount(radius, weights=spec.ravel())
-    counts = np.bincount(radius)
     out = sums / np.maximum(counts, 1)  # every ring up to the corner is non-empty; guard anyway
     return out if full else out[: min(h // 2, w // 2) + 1]
 

@@ -38,9 +38,12 @@ def _rng(seed: int | np.random.Generator) -> np.random.Generator:
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
-def _check_count(name: str, value: int) -> None:
+def check_count(name: str, value: Any, example: int | None = 2000) -> int:
+    """``value`` as an int if it is a positive int (not a bool), else one clear ValueError."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}; e.g. {name}=2000")
+        hint = f"; e.g. {name}={example}" if example is not None else ""
+        raise ValueError(f"{name} must be a positive int, got {value!r}{hint}")
+    return int(value)
 
 
 def bootstrap_samples(
@@ -55,7 +58,7 @@ def bootstrap_samples(
     ``statistic`` must be a numpy reduction taking ``axis=`` (np.mean, np.median, ...). Returns an
     empty array when there is no finite value.
     """
-    _check_count("n_boot", n_boot)
+    check_count("n_boot", n_boot)
     x = _finite(values, "values")
     if x.size == 0:
         return np.empty(0)
@@ -69,14 +72,14 @@ def bootstrap_samples(
     return out
 
 
-def _check_confidence(confidence: float) -> None:
+def check_confidence(confidence: float) -> None:
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}; e.g. confidence=0.95")
 
 
 def percentile_interval(samples: Any, *, confidence: float = 0.95) -> tuple[float, float]:
     """Central ``confidence`` interval of bootstrap samples (finite ones); (nan, nan) if none."""
-    _check_confidence(confidence)
+    check_confidence(confidence)
     samples = np.asarray(samples, dtype=np.float64).reshape(-1)
     if samples.size == 0 or not np.isfinite(samples).any():
         return (math.nan, math.nan)
@@ -94,7 +97,7 @@ def bootstrap_ci(
     seed: int = 0,
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of ``statistic``, ignoring NaN; (nan, nan) with no finite value."""
-    _check_confidence(confidence)  # fail before resampling
+    check_confidence(confidence)  # fail before resampling
     samples = bootstrap_samples(values, statistic=statistic, n_boot=n_boot, seed=seed)
     return percentile_interval(samples, confidence=confidence)
 
@@ -116,7 +119,7 @@ def permutation_test(
     empty. Written by hand because scipy.stats.permutation_test switches to exact enumeration for
     small samples and doubles one-sided p, so its p-values would not follow this fixed definition.
     """
-    _check_count("n_perm", n_perm)
+    check_count("n_perm", n_perm)
     if statistic not in _STATISTICS:
         raise ValueError(f"statistic must be one of {sorted(_STATISTICS)}, got {statistic!r}")
     stat = _STATISTICS[statistic]

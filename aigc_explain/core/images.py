@@ -183,8 +183,13 @@ class Reencode:
             Image.fromarray(rgb).save(buf, format="JPEG", quality=self.quality)
         return buf.getvalue()
 
+    @staticmethod
+    def decode(data: bytes) -> torch.Tensor:
+        """The pixels a decoder gets back from ``encode``'s bytes, as a (3, H, W) uint8 tensor."""
+        with Image.open(io.BytesIO(data)) as img:
+            return _array_to_chw(np.array(img.convert("RGB"), dtype=np.uint8))
+
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
         if self.kind == "png":
             return image  # lossless: decoding the PNG gives these very pixels back
-        with Image.open(io.BytesIO(self.encode(image.permute(1, 2, 0).numpy()))) as img:
-            return _array_to_chw(np.array(img.convert("RGB"), dtype=np.uint8))
+        return self.decode(self.encode(image.permute(1, 2, 0).numpy()))

@@ -8,6 +8,7 @@ detector's own preprocessing (robustness sweeps).
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,8 +55,9 @@ class Predictions:
 AMP_MODES = ("auto", "bf16", "off")
 
 
+@functools.lru_cache(maxsize=1)
 def _cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags as Linux reports them (empty elsewhere: auto then stays fp32)."""
+    """The CPU's feature flags as Linux reports them (empty elsewhere: auto then stays fp32); read once."""
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
             for line in f:
@@ -104,9 +106,10 @@ def resolve_amp(device: torch.device, amp: str = "auto") -> tuple[str, str]:
 
 
 def autocast(device: torch.device, amp: str = "off"):
-    """bfloat16 autocast (no loss scaling needed) when ``amp`` resolves to bf16 on ``device`` (see
-    ``resolve_amp``); exact fp32 otherwise."""
-    if resolve_amp(device, amp)[0] == "bf16":
+    """bfloat16 autocast (no loss scaling needed) when ``amp`` is, or resolves to, bf16 on ``device`` (see
+    ``resolve_amp``); exact fp32 otherwise. Loops resolve "auto" once and pass the result."""
+    mode = amp if amp in ("bf16", "off") else resolve_amp(device, amp)[0]
+    if mode == "bf16":
         return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
@@ -115,6 +118,7 @@ def run_inference(model: nn.Module, loader, device: torch.device,
                   amp: str = "off") -> tuple[torch.Tensor, torch.Tensor, list[int], list[tuple[int, str]]]:
     """Logits, labels and dataset indices of every readable image, plus the failures."""
     model.eval()
+    amp = resolve_amp(device, amp)[0]  # once, not per batch
     logits, labels, indices, failed = [], [], [], []
     with torch.inference_mode():
         for batch in loader:

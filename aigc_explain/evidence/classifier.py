@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from aigc_explain.analysis.stats import check_confidence, check_count, percentile_interval
 from aigc_explain.evidence.cues import CUES, NOT_APPLICABLE
 
 Row = Mapping[str, Any]
@@ -136,10 +137,8 @@ def bootstrap_auc_interval(
     Resampling within each class keeps both classes present in every resample. Each resample's AUC is
     computed from multiplicities over the sorted real scores, O(n) per resample, ties counting half.
     """
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise ValueError(f"n_boot must be a positive int, got {n_boot!r}; e.g. n_boot=2000")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}; e.g. confidence=0.95")
+    check_count("n_boot", n_boot)
+    check_confidence(confidence)
     s, y = np.asarray(scores, dtype=float), np.asarray(labels)
     reals, fakes = np.sort(s[y == 0]), s[y == 1]
     below = np.searchsorted(reals, fakes, "left")
@@ -152,9 +151,7 @@ def bootstrap_auc_interval(
         weights = np.bincount(rng.integers(0, n1, n1), minlength=n1)
         wins = counts[below] + 0.5 * (counts[up_to] - counts[below])
         samples[b] = weights @ wins / (n0 * n1)
-    alpha = 1.0 - confidence
-    lo, hi = np.quantile(samples, [alpha / 2, 1 - alpha / 2])
-    return float(lo), float(hi)
+    return percentile_interval(samples, confidence=confidence)
 
 
 def _model(n_train: int, seed: int) -> Any:

@@ -51,6 +51,10 @@ class AuditSettings:
             raise ValueError(f"--size must be >= 16 pixels, got {self.size}")
         if self.limit is not None and self.limit < 2:
             raise ValueError(f"--limit must be >= 2 (one image per class at least), got {self.limit}")
+        if self.folds < 2:
+            raise ValueError(f"--folds must be >= 2, got {self.folds}")
+        if self.n_boot < 1:
+            raise ValueError(f"--n-boot must be >= 1, got {self.n_boot}")
 
 
 @dataclass
@@ -87,9 +91,9 @@ def _read(sample: Sample, reencode: Reencode | None, resize: Resize) -> tuple[di
     if reencode is None:
         cues = read_cues(sample.path)
     else:
-        data = reencode.encode(image.permute(1, 2, 0).numpy())
+        data = reencode.encode(image.permute(1, 2, 0).numpy())  # encoded once: its cues and its pixels
         cues = cues_from_bytes(data, name=sample.path)
-        image = reencode(image)
+        image = image if reencode.kind == "png" else reencode.decode(data)
     return cues.as_dict(), resize(image).permute(1, 2, 0).contiguous().numpy()
 
 
@@ -97,8 +101,9 @@ def _flush(batch: list[tuple[np.ndarray, int]], targets: list[Evidence], first_i
     residuals = residual_maps([img for img, _ in batch])
     labels = np.array([label for _, label in batch])
     ids = np.arange(first_id, first_id + len(batch))
+    energy = residual_energy(residuals)  # once for the overall and the split evidence
     for ev in targets:
-        ev.pixels.add(residual_energy(residuals), labels, ids=ids)
+        ev.pixels.add(energy, labels, ids=ids)
         ev.fingerprint.add(residuals, labels)
 
 

@@ -18,17 +18,11 @@ from typing import Any
 import numpy as np
 
 from aigc_explain.analysis.regions import check_fractions, region_masks, region_masses
-from aigc_explain.analysis.stats import percentile_interval, to_json_float
+from aigc_explain.analysis.stats import check_count, percentile_interval, to_json_float
 from aigc_explain.runs.contract import MASS_KEYS
 
 MAX_BLOCK = 8  # auto block cap: within a block, fake > real and fake < real cancel before the ReLU
 _REGION_NAMES = ("corner", "center", "border")
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 def block_aligns(h: int, w: int, k: int, fracs: tuple[float, float, float]) -> bool:
@@ -103,13 +97,13 @@ class PoissonBootstrap:
             raise ValueError(f"shape must be (H, W) with positive int sizes (the resized image), got {shape!r}")
         h, w = int(shape[0]), int(shape[1])
         self.shape, self.fracs = (h, w), tuple(float(f) for f in fracs)
-        self.n_boot = _positive_int("n_boot", n_boot)
+        self.n_boot = check_count("n_boot", n_boot, example=None)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {seed!r}")
         self.seed = int(seed)
         if block is None:
             block = choose_block(h, w, self.fracs)
-        elif not block_aligns(h, w, _positive_int("block", block), self.fracs):
+        elif not block_aligns(h, w, check_count("block", block, example=None), self.fracs):
             raise ValueError(f"block={block} does not put the region boundaries of a {h}x{w} map on block "
                              f"boundaries; pass block=None to choose one, or block=1")
         self.block = int(block)

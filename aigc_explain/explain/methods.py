@@ -221,7 +221,7 @@ def compute_cams(model: nn.Module, layer: nn.Module, x: torch.Tensor, signs: tor
                 xs = x[i:i + batch_size]
                 ss = None if s is None else s[i:i + batch_size]
                 if fast:
-                    with autocast(model_device(model), amp):
+                    with autocast(model_device(model), "bf16" if bf16 else "off"):
                         out = _fast_chunk(cam, model, layer, xs, ss, reshape_transform, name in _GRAD_METHODS)
                 else:
                     if ss is None:  # "predicted" needs the logits before grad-cam's own passes

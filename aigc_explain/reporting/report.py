@@ -41,7 +41,7 @@ def setting_name(arguments: dict[str, Any]) -> str:
 
 def link_runs(runs: dict[str, Any], owners: dict[str, str]) -> dict[str, list[str]]:
     """Training run label -> the runs that hold predictions of its checkpoints (``owners``, from
-    ``run_folders.checkpoint_owners``): its evaluation runs, or, when it has none, its CAM runs."""
+    ``runs.reader.checkpoint_owners``): its evaluation runs, or, when it has none, its CAM runs."""
     found = {label: {"evaluation": [], "cam": []} for label, r in runs.items() if r.kind == "training"}
     for label, owner in owners.items():
         found[owner][runs[label].kind].append(label)

@@ -43,6 +43,7 @@ class CamRun:
     cam_empty: np.ndarray
     masses: dict[str, np.ndarray]  # MASS_KEYS, NaN where undefined (empty map)
     kind: str = field(default="cam", init=False)
+    _mean_maps: dict[str, np.ndarray | None] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def group_mask(self, group: str) -> np.ndarray:
         """Which rows of per_image.csv belong to ``group`` (all, real, fake, pred_real, pred_fake)."""
@@ -54,9 +55,15 @@ class CamRun:
         return masks[group]
 
     def mean_map(self, group: str) -> np.ndarray | None:
-        """The unit-mass mean CAM of ``group`` at input size, or None when the run has none."""
-        path = self.path / f"mean_cam_{group}.npy"
-        return _damaged_if_fails(self.path, lambda: np.load(path)) if path.is_file() else None
+        """The unit-mass mean CAM of ``group`` at input size, or None when the run has none. Read once per run
+        (compare and report ask for the same maps several times); the array is read-only."""
+        if group not in self._mean_maps:
+            path = self.path / f"mean_cam_{group}.npy"
+            mean = _damaged_if_fails(self.path, lambda: np.load(path)) if path.is_file() else None
+            if mean is not None:
+                mean.setflags(write=False)
+            self._mean_maps[group] = mean
+        return self._mean_maps[group]
 
     def arrays(self) -> dict[str, np.ndarray]:
         """``cams.npz``: index, labels, prob_fake and the raw maps, in per_image.csv order."""
@@ -121,7 +128,8 @@ class AuditRun:
         return next((name for name, s in self.summary.get("per_split", {}).items() if s.get("folder") == target), None)
 
     def maps(self, split: str = "all") -> dict[str, np.ndarray]:
-        """``pixel_evidence.npz`` of one split: mean_real, mean_fake, difference, t, excess (unit mass), spectra."""
+        """``pixel_evidence.npz`` of one split: mean_real, mean_fake, difference, t, excess and differ (|fake −
+        real|), both unit mass, and the spectra."""
         def read() -> dict[str, np.ndarray]:
             with np.load(self.path / "pixel_evidence.npz") as npz:
                 return {k.split("/", 1)[1]: npz[k] for k in npz.files if k.startswith(f"{split}/")}

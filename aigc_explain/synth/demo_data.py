@@ -158,7 +158,7 @@ def _write_sources(out_dir: Path, names: list[str], args: dict) -> None:
         "up-convolution autoencoder trained on the crops (AutoGAN artifact simulator, Zhang, Karaman & "
         "Chang, 2019). Real and fake are saved with the same JPEG settings "
         f"({JPEG_SETTINGS}). Train and val crops come from disjoint strips of each photo.\n\n"
-        f"Built by `aigc_explain.demo_data.build_demo_dataset` with {json.dumps(args)}.\n",
+        f"Built by `aigc_explain.synth.demo_data.build_demo_dataset` with {json.dumps(args)}.\n",
         encoding="utf-8")
 
 

@@ -42,6 +42,9 @@ def test_bootstrap_chunking_matches_bounds():
     x = np.random.default_rng(0).random(5000)  # forces several chunks
     s = bootstrap_samples(x, n_boot=2000)
     assert s.shape == (2000,) and x.min() <= s.min() and s.max() <= x.max()
+    # the bootstrap distribution of the mean: centred on it, spread = standard error (2000 draws: ~3%)
+    assert s.mean() == pytest.approx(x.mean(), abs=0.001)
+    assert s.std() == pytest.approx(x.std() / np.sqrt(x.size), rel=0.1)
 
 
 def test_summarize_json_safe():
@@ -77,7 +80,8 @@ def test_permutation_nan_seed_and_validation():
     a, b = [0.1, np.nan, 0.3, 0.2], [0.5, 0.6, np.nan, 0.7]
     assert permutation_test(a, b, seed=3) == permutation_test([0.1, 0.3, 0.2], [0.5, 0.6, 0.7], seed=3)
     assert math.isnan(permutation_test([np.nan], [1.0]))
-    assert permutation_test(a, b, statistic="median") <= 1.0
+    # exact answer: 4 of the 20 ways to split the six values have a median gap >= the observed 0.4
+    assert permutation_test(a, b, statistic="median") == pytest.approx(4 / 20, abs=0.015)
     with pytest.raises(ValueError, match="statistic must be one of"):
         permutation_test(a, b, statistic="mode")
     with pytest.raises(ValueError, match="n_perm must be a positive int"):

@@ -86,6 +86,7 @@ def test_two_halves_of_the_same_photos_show_no_shortcut(tmp_path: Path):
     assert lo < 0.5 < hi or abs(summary["cue_auc"] - 0.5) < 0.15
     assert "separate the classes (" not in summary["verdict"] and "better than chance" not in summary["verdict"]
     assert summary["per_split"] == {}  # a class folder, not a split root
+    assert not summary["fingerprint"]["periodic_peak"]  # same camera, same encoding: no fixed pattern either
 
 
 @pytest.mark.parametrize("region", ["corner", "center"])
@@ -114,6 +115,11 @@ def test_bad_input_is_listed_or_one_line(format_shortcut: Path, tmp_path: Path, 
     assert "does not exist" in error_line()
     assert audit_main(["--data", str(format_shortcut), "--out", str(tmp_path / "c"), "--reencode", "gif"]) == 2
     assert "--reencode 'gif'" in error_line()
+    for flag, value, rule in (("--folds", "1", ">= 2"), ("--n-boot", "0", ">= 1")):
+        assert audit_main(["--data", str(format_shortcut), "--out", str(tmp_path / "c"), flag, value]) == 2
+        assert f"{flag} must be {rule}, got {value}" in error_line()
+    with pytest.raises(ValueError, match="--folds must be >= 2"):  # the library refuses it too, not only the CLI
+        AuditSettings(folds=1)
     bad = tmp_path / "bad"
     for name in ("0_real", "1_fake"):
         (bad / name).mkdir(parents=True)
