@@ -80,12 +80,9 @@ def show(fig, *, dpi: int = 80):
     """Display a matplotlib figure as one PNG (small, no interactive state) and close it."""
     from IPython.display import Image, display
 
-    from aigc_explain.reporting.figures import pyplot
+    from aigc_explain.reporting.figures import figure_png
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    pyplot().close(fig)
-    display(Image(data=buf.getvalue()))
+    display(Image(data=figure_png(fig, dpi=dpi)))
 
 
 def markdown(text: str):

@@ -28,7 +28,7 @@ from aigc_explain.core.loader import make_loader
 from aigc_explain.core.models import Detector
 from aigc_explain.explain.layers import reshape_transform_for, resolve_layer
 from aigc_explain.explain.maps import resolution_warning, upsample_positive
-from aigc_explain.explain.methods import TARGETS, compute_cams
+from aigc_explain.explain.methods import TARGETS, check_amp_for, compute_cams
 from aigc_explain.runs.contract import GROUPS, LABEL_NAMES, MASS_KEYS
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ class CamSettings:
     def __post_init__(self) -> None:
         if self.amp not in AMP_MODES:
             raise ValueError(f"--amp {self.amp!r} is not one of {', '.join(AMP_MODES)}")
+        check_amp_for(self.method.lower(), self.amp)  # before any image is read
         if self.target not in TARGETS:
             raise ValueError(f"--target {self.target!r} is not one of {', '.join(TARGETS)}")
         if self.batch_size < 1:

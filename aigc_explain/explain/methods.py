@@ -202,11 +202,10 @@ def compute_cams(model: nn.Module, layer: nn.Module, x: torch.Tensor, signs: tor
     name = _check_method(method)
     s = _check_inputs(x, signs, batch_size)
     x = x.detach().to(model_device(model))
-    fast = name in _GRAD_METHODS or name in _ACTIVATION_METHODS
-    bf16 = resolve_amp(model_device(model), amp)[0] == "bf16"
-    if bf16 and not fast:
-        raise ValueError(f"--amp bf16 works with the one-pass methods ({', '.join(sorted(_GRAD_METHODS))}, "
-                         f"{', '.join(sorted(_ACTIVATION_METHODS))}); {name} runs grad-cam's own passes: use --amp off")
+    fast = one_pass(name)
+    check_amp_for(name, amp)
+    # "auto" gives bf16 only where it can apply: grad-cam's own passes stay fp32
+    bf16 = fast and resolve_amp(model_device(model), amp)[0] == "bf16"
     logger.debug("compute_cams: %s on %d images (%s path)", name, len(x), "fast" if fast else "grad-cam")
     raws, logits = [], []
     # ShapleyCAM differentiates the gradient again, which needs the (parameter-dependent) graph.
@@ -233,6 +232,19 @@ def compute_cams(model: nn.Module, layer: nn.Module, x: torch.Tensor, signs: tor
         finally:
             cam.activations_and_grads.release()
     return np.concatenate(raws).astype(np.float32), np.concatenate(logits).astype(np.float32)
+
+
+def one_pass(method: str) -> bool:
+    """Whether ``method`` runs on the fast path (one forward, at most a backward to the layer)."""
+    return method in _GRAD_METHODS or method in _ACTIVATION_METHODS
+
+
+def check_amp_for(method: str, amp: str) -> None:
+    """``--amp bf16`` asked for explicitly needs a one-pass method (grad-cam's own passes run in fp32)."""
+    if amp == "bf16" and not one_pass(method):
+        raise ValueError(f"--amp bf16 works with the one-pass methods ({', '.join(sorted(_GRAD_METHODS))}, "
+                         f"{', '.join(sorted(_ACTIVATION_METHODS))}); {method} runs grad-cam's own passes: use "
+                         f"--amp off or auto")
 
 
 def scale_like_gradcam(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -29,17 +29,22 @@ def pyplot():
     return plt
 
 
-def save_figure(fig, path: str | Path, *, dpi: int = 120) -> Path:
-    """Write ``fig`` as PNG (atomically) and close it (figures hold memory until closed)."""
+def figure_png(fig, *, dpi: int = 120) -> bytes:
+    """``fig`` as PNG bytes; the figure is closed (figures hold memory until closed)."""
     import io
 
-    path = Path(path)
     buf = io.BytesIO()
     try:
         fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     finally:
         pyplot().close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    return buf.getvalue()
+
+
+def save_figure(fig, path: str | Path, *, dpi: int = 120) -> Path:
+    """Write ``fig`` as PNG (atomically) and close it."""
+    path = Path(path)
+    atomic_write_bytes(path, figure_png(fig, dpi=dpi))
     return path
 
 

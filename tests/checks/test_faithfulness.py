@@ -192,7 +192,11 @@ def test_faithfulness_cli(dataset: Path, tmp_path: Path, capsys):
         for curve in ("deletion", "insertion"):  # the AUC is linear: mean of AUCs = AUC of the mean curve
             mean_curve = summary["mean_curves"][f"{entry['map']}|{entry['baseline']}|{curve}"]
             assert entry[f"{curve}_auc"] == pytest.approx(fm.auc(np.array(mean_curve), fr))
-    assert summary["verdict"] and summary["beats_all"] in (True, False)
+    # beats_all follows from the paired differences it was decided on: deletion below 0, insertion above 0
+    wins = [d["deletion"]["mean"] is not None and d["deletion"]["mean"] < 0 and d["insertion"]["mean"] is not None
+            and d["insertion"]["mean"] > 0 for per in summary["comparisons"].values() for d in per.values()]
+    assert wins and summary["beats_all"] == all(wins)
+    assert summary["verdict"].startswith(f"{summary['map_kinds'][0]} {'beats' if all(wins) else 'does NOT beat'}")
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["beats_all"] == summary["beats_all"]
     assert main(args[:4] + ["--out", str(tmp_path / "o2"), "--baselines", "zero,noise"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

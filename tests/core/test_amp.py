@@ -115,6 +115,27 @@ def test_cam_bf16_is_close_to_fp32_and_refused_where_grad_cam_runs_its_own_passe
     r = [np.corrcoef(x, y)[0, 1] for x, y in zip(a, b)]
     assert min(r) > 0.95, r
     with pytest.raises(ValueError, match="--amp bf16 works with the one-pass methods"):
-        explain_folder(detector, dataset / "val", CamSettings(method="scorecam", layer="layer2", amp="bf16"))
+        CamSettings(method="scorecam", layer="layer2", amp="bf16")  # refused before any image is read
     with pytest.raises(ValueError, match="--amp 'fp16' is not one of"):
         CamSettings(amp="fp16")
+
+
+def test_cam_auto_keeps_grad_cams_own_passes_in_fp32(dataset: Path, ckpt: Path, monkeypatch):
+    from aigc_explain.explain import CamSettings, explain_folder
+
+    _cpu(monkeypatch, "amx_bf16")  # where auto means bf16, a method without a one-pass path still runs, in fp32
+    detector = load_detector(ckpt)
+    auto = explain_folder(detector, dataset / "val", CamSettings(method="eigengradcam", layer="layer2", amp="auto"))
+    exact = explain_folder(detector, dataset / "val", CamSettings(method="eigengradcam", layer="layer2"))
+    assert not np.array_equal(auto.raw_maps, exact.raw_maps)  # a one-pass method: auto did use bf16
+    settings = CamSettings(method="ablationcam", layer="layer2", amp="auto", batch_size=8)
+    ablation = explain_folder(detector, dataset / "val", settings)
+    reference = explain_folder(detector, dataset / "val", CamSettings(method="ablationcam", layer="layer2",
+                                                                      batch_size=8))
+    np.testing.assert_array_equal(ablation.raw_maps, reference.raw_maps)
+
+
+def test_cpu_flags_are_read_once_per_process(dataset: Path, tmp_path: Path):
+    inference._cpu_flags.cache_clear()
+    _train(dataset, tmp_path / "run")  # default --amp auto: every training and validation batch
+    assert inference._cpu_flags.cache_info().misses == 1

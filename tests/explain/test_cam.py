@@ -108,6 +108,10 @@ def test_methods_run_batched(dataset: Path, method: str):
     result = explain_folder(det, dataset / "val", CamSettings(method=method, limit=4, batch_size=2))
     grid = (64, 64) if method == "fullgrad" else (2, 2)  # fullgrad's map is at input size
     assert result.raw_maps.shape == (4, *grid) and np.isfinite(result.raw_maps).all()
+    # batches of 2 give the maps one batch of 4 gives (eval mode: no image's map depends on its neighbours)
+    whole = explain_folder(det, dataset / "val", CamSettings(method=method, limit=4, batch_size=4))
+    assert result.paths == whole.paths
+    np.testing.assert_allclose(result.raw_maps, whole.raw_maps, rtol=1e-4, atol=1e-6)
 
 
 def test_earlier_layer_and_list_layers(dataset: Path, ckpt: Path, tmp_path: Path, capsys):
