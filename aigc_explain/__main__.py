@@ -16,6 +16,7 @@ COMMANDS = {
     "faithfulness": "deletion/insertion AUC and ROAD of a CAM method vs trivial maps",
     "benchmark": "known-answer benchmark: train on an artifact planted in the corners or centre, check the CAMs find it",
     "audit": "data-side evidence: do file cues give the label away, where do the classes differ in the pixels",
+    "diagnose": "what the detector relies on: frequency bands, spectral peaks, patch shuffling, re-encoding",
     "demo": "the main job end to end on a dataset it builds itself (make demo)",
 }
 

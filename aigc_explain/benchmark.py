@@ -13,15 +13,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from aigc_explain._cli import run, setup_logging
+from aigc_explain._cli import run, setup_logging, make_parser
 
 def _csv_list(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="aigc-explain benchmark", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = make_parser("benchmark", __doc__)
     sub = p.add_subparsers(dest="benchmark", required=True, metavar="{planted}")
     q = sub.add_parser("planted", help="known answer: an artifact planted in the corners or the centre")
     q.add_argument("--region", choices=("corner", "center"), help="where the fakes' artifact is planted (required)")

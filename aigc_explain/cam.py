@@ -9,7 +9,8 @@ import os
 import sys
 from pathlib import Path
 
-from aigc_explain._cli import add_explain_arguments, default_out, run, setup_logging
+from aigc_explain._cli import (add_explain_arguments, add_json_flag, default_out, emit, fmt_share, make_parser, run,
+                               setup_logging)
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -21,10 +22,12 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="aigc-explain cam", description=__doc__)
+    p = make_parser("cam", __doc__)
     add_explain_arguments(p, "cam", images_required=False)
-    p.add_argument("--list-layers", action="store_true", help="print candidate layers with their map size and exit")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--list-layers", action="store_true",
+                   help="print the candidate layers with their map size at the detector's input size (top-level "
+                        "blocks first), mark the --layer auto choice, and exit")
+    p.add_argument("-b", "--batch-size", type=int, default=32, help="images per batch (default 32)")
     p.add_argument("--limit", type=int, help="explain at most N images (balanced between classes)")
     p.add_argument("--shard", type=_shard, help="K/N: explain every N-th image starting at the K-th")
     p.add_argument("--overlays", type=int, default=4, help="overlay images per class and kind (0: none)")
@@ -36,6 +39,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="off (default): exact fp32, grad-cam's maps; bf16: autocast for the one-pass methods, faster "
                         "(fidelity in benchmarks/amp_fidelity.py); auto: bf16 where the hardware computes it natively")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--html", action="store_true", help="also write RUN/html/index.html: every image sortable and "
+                   "filterable beside its map, opened from the file system (not with torchrun)")
+    add_json_flag(p)
     return p
 
 
@@ -69,7 +75,7 @@ def _merge(args: argparse.Namespace) -> None:
 def _run(args: argparse.Namespace) -> None:
     from aigc_explain.core.checkpoint import load_detector
     from aigc_explain.explain.folder import CamSettings
-    from aigc_explain.explain.layers import list_layers
+    from aigc_explain.explain.layers import format_layer_table, layer_table
     from aigc_explain.explain.methods import method_names
     from aigc_explain.explain.save import write_cam_run
     from aigc_explain.explain.shards import explain_distributed
@@ -78,18 +84,18 @@ def _run(args: argparse.Namespace) -> None:
         raise ValueError(f"--method {args.method!r} is unknown; use one of: {', '.join(method_names())}")
     if args.overlays < 0:
         raise ValueError(f"--overlays must be >= 0, got {args.overlays}")
-    detector = load_detector(args.ckpt, arch=args.arch)
+    detector = load_detector(args.ckpt, arch=args.arch, fake_index=args.fake_index)
     if args.list_layers:
-        for name, (h, w) in list_layers(detector.backbone, detector.image_size):
-            print(f"{name}\t{h}x{w}")
+        print(format_layer_table(layer_table(detector.backbone, detector.image_size), detector.image_size))
         return
     if not args.images:
         raise ValueError("--images is required (a folder of images to explain)")
     settings = CamSettings(method=args.method.lower(), target=args.target, layer=args.layer,
                            batch_size=args.batch_size, corner_frac=args.corner_frac, center_frac=args.center_frac,
                            limit=args.limit, shard=args.shard, reencode=args.reencode, amp=args.amp)
-    if not Path(args.images).is_dir():
-        raise FileNotFoundError(f"--images {args.images} is not a folder")
+    if not Path(args.images).exists():
+        raise FileNotFoundError(f"--images {args.images} does not exist (a folder of images, an image, or an image "
+                                f"list such as a training run's val_files.csv)")
     out = args.out or default_out("cam", args.ckpt, args.images)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and args.shard is None:
         explain_distributed(detector, args.ckpt, args.images, out, settings, overwrite=args.overwrite,
@@ -100,8 +106,18 @@ def _run(args: argparse.Namespace) -> None:
                                     overlays=args.overlays, progress=not args.no_progress)
     brief = {g: {"n": v["n"], "n_empty": v["n_empty"], "corner_share": v["corner_share"]}
              for g, v in summary["groups"].items()}
-    print(json.dumps({"out": str(out), "layer": result.layer_name, "map_size": list(result.map_size),
-                      "accuracy": summary["accuracy"], "groups": brief}))
+    h, w = result.map_size
+    lines = [f"{args.method} at {result.layer_name} ({h}x{w} map) over {summary['n_images']} images"
+             + (f", {summary['n_skipped']} skipped (skipped.csv)" if summary["n_skipped"] else "")
+             + ("" if summary["accuracy"] is None else f"; accuracy {summary['accuracy']:.3f}")]
+    lines += [f"  {g:<5} n={v['n']:<6} blank maps {v['n_empty']:<5} corner share {fmt_share(v['corner_share'])}"
+              for g, v in brief.items() if g in ("real", "fake", "all")]
+    lines.append(f"run folder: {out}")
+    if args.html:
+        from aigc_explain.reporting.browser import write_run_page
+        lines.append(f"page: {write_run_page(out).index} (open it in a browser)")
+    emit(args.json, {"out": str(out), "layer": result.layer_name, "map_size": list(result.map_size),
+                     "accuracy": summary["accuracy"], "groups": brief}, lines)
 
 
 if __name__ == "__main__":

@@ -7,14 +7,12 @@ Writes ``comparison.json``, ``comparison.png`` and ``manifest.json``; difference
 from __future__ import annotations
 
 import argparse
-import json
 
-from aigc_explain._cli import run, setup_logging
+from aigc_explain._cli import add_json_flag, emit, run, setup_logging, make_parser
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="aigc-explain compare", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = make_parser("compare", __doc__)
     p.add_argument("run_a", metavar="RUN_A", help="a CAM run folder (written by aigc_explain.cam)")
     p.add_argument("run_b", metavar="RUN_B", help="the CAM run folder to compare it with")
     p.add_argument("--labels", nargs=2, metavar=("A", "B"), help="names of the two runs (default: folder names)")
@@ -22,8 +20,12 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-perm", type=int, default=10000, help="permutations per test (default 10000)")
     p.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples per interval (default 2000)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--allow-different", action="store_true",
+                   help="compare CAM runs that differ in method, target or layer (refused otherwise); the "
+                        "difference is then stated in the results and on the panel")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.add_argument("-v", "--verbose", action="store_true")
+    add_json_flag(p)
     return p
 
 
@@ -43,8 +45,13 @@ def _run(args: argparse.Namespace) -> None:
     labels = check_labels(args.labels, [args.run_a, args.run_b])
     run_a, run_b = load_cam_runs([args.run_a, args.run_b], ["RUN_A", "RUN_B"])
     result = write_comparison_run(run_a, run_b, (labels[0], labels[1]), args.out, arguments=vars(args),
-                                  overwrite=args.overwrite, n_perm=args.n_perm, n_boot=args.n_boot, seed=args.seed)
-    print(json.dumps({"out": str(args.out), "labels": labels, "warnings": len(result["warnings"])}))
+                                  overwrite=args.overwrite, n_perm=args.n_perm, n_boot=args.n_boot, seed=args.seed,
+                                  allow_different=args.allow_different)
+    from aigc_explain.analysis.comparison import headline
+
+    lines = [f"{labels[0]} vs {labels[1]}:"] + [f"  {headline(result, g)}" for g in result["classes"] if g != "all"]
+    lines += [f"  note: {w}" for w in result["warnings"]] + [f"written to {args.out}"]
+    emit(args.json, {"out": str(args.out), "labels": labels, "warnings": len(result["warnings"])}, lines)
 
 
 if __name__ == "__main__":

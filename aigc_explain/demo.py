@@ -13,7 +13,7 @@ import logging
 import time
 from pathlib import Path
 
-from aigc_explain._cli import run, setup_logging
+from aigc_explain._cli import run, setup_logging, make_parser
 
 log = logging.getLogger("aigc_explain.demo")
 
@@ -21,7 +21,7 @@ SETTINGS = {"unaugmented": "none", "augmented": "report"}
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="aigc-explain demo", description=__doc__.splitlines()[0])
+    p = make_parser("demo", __doc__.splitlines()[0])
     p.add_argument("--out", default="reports/demo")
     p.add_argument("--model", default="mobilenet_v2")
     p.add_argument("--weights", default="imagenet")
@@ -33,6 +33,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layer", default="features.13", help="CAM layer (8x8 map at 128 px for MobileNetV2)")
     p.add_argument("--ae-steps", type=int, default=400, help="training steps of the fake-making autoencoder")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--amp", choices=("auto", "bf16", "off"), default="auto",
+                   help="training autocast (auto: bf16 where the CPU or GPU computes it natively, fp32 elsewhere)")
     p.add_argument("--overwrite", action="store_true")
     return p
 
@@ -78,7 +80,7 @@ def _demo_into(out: Path, args: argparse.Namespace) -> dict:
         _step(f"training {args.model} ({name}) for {args.epochs} epochs", start)
         cfg = TrainConfig(data=str(data), out=str(out / f"train_{name}"), model=args.model, weights=args.weights,
                           augment=augment, epochs=args.epochs, batch_size=32, image_size=args.image_size,
-                          seed=args.seed, lr=1e-4)
+                          seed=args.seed, lr=1e-4, amp=args.amp)
         ckpt = fit(cfg, progress=False).run_dir / "best_model.pth"
         detector = load_detector(ckpt)
         _step(f"evaluating and running Grad-CAM ({name}) at {args.layer} on the validation images", start)
@@ -120,11 +122,15 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     package_log = logging.getLogger("aigc_explain")
     level = package_log.level
-    package_log.setLevel(logging.WARNING)  # the demo prints its own progress
+    package_log.setLevel(logging.WARNING)  # the demo prints its own progress, and training one line per epoch
+    training_log = logging.getLogger("aigc_explain.core.training")
+    training_level = training_log.level
+    training_log.setLevel(logging.INFO)
     try:
         return run("demo", lambda: _print_results(run_demo(args), args.out))
     finally:
         package_log.setLevel(level)
+        training_log.setLevel(training_level)
 
 
 if __name__ == "__main__":

@@ -11,14 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from aigc_explain._cli import run, setup_logging
+from aigc_explain._cli import run, setup_logging, make_parser
 
 _SUMMARY_KEYS = ("accuracy", "real_acc", "fake_acc", "average_precision", "roc_auc", "n_real", "n_fake")
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="aigc-explain evaluate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = make_parser("evaluate", __doc__)
     p.add_argument("--ckpt", required=True, nargs="+", help="detector checkpoint(s) (ours, the report's, CNNDetection's)")
     p.add_argument("--data", required=True, nargs="+",
                    help="folder(s) with 0_real/ and 1_fake/, or roots with splits")
@@ -34,7 +33,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cam-method", default="gradcam", help="CAM method for --cam (default gradcam)")
     p.add_argument("--cam-layer", default="auto", help="CAM layer for --cam (default auto)")
     p.add_argument("--arch", help="architecture, when the checkpoint does not say and keys do not tell")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--fake-index", type=int, default=1, choices=(0, 1),
+                   help="for a checkpoint with a two-logit head: which output is 'fake' (default 1)")
+    p.add_argument("-b", "--batch-size", type=int, default=64, help="images per batch (default 64)")
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--threshold", type=float, default=0.5)
@@ -85,12 +86,13 @@ def _run(args: argparse.Namespace) -> None:
                    workers=args.workers, threshold=args.threshold, reencode=args.reencode, amp=args.amp)
     if len(args.ckpt) > 1 or len(args.data) > 1:
         result = write_cross_domain_run(args.ckpt, args.data, args.out, arguments=vars(args), overwrite=args.overwrite,
-                                        ckpt_names=args.names, data_names=args.data_names, arch=args.arch, **options)
+                                        ckpt_names=args.names, data_names=args.data_names, arch=args.arch,
+                                        fake_index=args.fake_index, **options)
         print(json.dumps({"out": str(args.out), "rows": result.checkpoints, "columns": result.data,
                           "accuracy": cross_domain_matrix(result, "accuracy")}))
         return
     ckpt, data = args.ckpt[0], args.data[0]
-    detector = load_detector(ckpt, arch=args.arch)
+    detector = load_detector(ckpt, arch=args.arch, fake_index=args.fake_index)
     arguments = {**vars(args), "ckpt": ckpt, "data": data}
     if perturbations:
         cam = CamSettings(method=args.cam_method.lower(), layer=args.cam_layer) if args.cam else None

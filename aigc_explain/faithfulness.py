@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from aigc_explain._cli import add_explain_arguments, default_out, run, setup_logging
+from aigc_explain._cli import add_explain_arguments, default_out, run, setup_logging, make_parser
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -27,7 +27,7 @@ def _int_list(text: str) -> tuple[int, ...]:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="aigc-explain faithfulness", description=__doc__)
+    p = make_parser("faithfulness", __doc__)
     add_explain_arguments(p, "faithfulness")
     p.add_argument("--steps", type=int, default=20, help="points of each curve beyond the first (fractions k/steps)")
     p.add_argument("--baselines", default="blur,mean,zero", help="what deleted pixels become: blur, mean, zero")
@@ -72,7 +72,7 @@ def _run(args: argparse.Namespace) -> None:
     from aigc_explain.core.inference import resolve_device
 
     baselines = _check(args)
-    detector = load_detector(args.ckpt, arch=args.arch).to(resolve_device(args.device))
+    detector = load_detector(args.ckpt, arch=args.arch, fake_index=args.fake_index).to(resolve_device(args.device))
     out = args.out or default_out("faithfulness", args.ckpt, args.images)
     summary = write_faithfulness_run(
         detector, args.ckpt, args.images, out, arguments=vars(args), overwrite=args.overwrite,

@@ -11,20 +11,22 @@ or final_model.pth; its predictions then fill that run's row."""
 from __future__ import annotations
 
 import argparse
-import json
 
-from aigc_explain._cli import run, setup_logging
+from aigc_explain._cli import add_json_flag, emit, run, setup_logging, make_parser
 
 def _build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="aigc-explain report", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = make_parser("report", __doc__)
     p.add_argument("--runs", nargs="+", required=True, help="training, evaluation and CAM run folders")
     p.add_argument("--out", required=True, help="report folder, e.g. reports/NAME")
     p.add_argument("--labels", nargs="+", help="one name per run (default: folder names)")
     p.add_argument("--n-perm", type=int, default=10000, help="permutations per comparison test (default 10000)")
     p.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples per interval (default 2000)")
+    p.add_argument("--allow-different", action="store_true",
+                   help="compare CAM runs that differ in method, target or layer (refused otherwise); the "
+                        "difference is then stated in the results and on the panel")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
     p.add_argument("-v", "--verbose", action="store_true")
+    add_json_flag(p)
     return p
 
 
@@ -44,9 +46,10 @@ def _run(args: argparse.Namespace) -> None:
     labels = check_labels(args.labels, args.runs)
     runs = {label: load_run(path) for label, path in zip(labels, args.runs)}
     results = write_report_run(runs, args.out, arguments=vars(args), overwrite=args.overwrite, n_perm=args.n_perm,
-                               n_boot=args.n_boot)
-    print(json.dumps({"out": str(args.out), "figures": len(results["figures"]),
-                      "index": f"{args.out}/index.md"}))
+                               n_boot=args.n_boot, allow_different=args.allow_different)
+    lines = [f"report: {len(results['figures'])} figures in {args.out}; read {args.out}/index.md"]
+    lines += [f"  {n}" for n in results["notes"][:8]]
+    emit(args.json, {"out": str(args.out), "figures": len(results["figures"]), "index": f"{args.out}/index.md"}, lines)
 
 
 if __name__ == "__main__":

@@ -9,11 +9,11 @@ import argparse
 import json
 from pathlib import Path
 
-from aigc_explain._cli import add_explain_arguments, default_out, run, setup_logging
+from aigc_explain._cli import add_explain_arguments, default_out, run, setup_logging, make_parser
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="aigc-explain sanity", description=__doc__)
+    p = make_parser("sanity", __doc__)
     add_explain_arguments(p, "sanity")
     p.add_argument("--max-images", type=int, default=32, help="images used (balanced between classes)")
     p.add_argument("--mode", default="both", choices=("cascading", "independent", "both"),
@@ -43,7 +43,7 @@ def _run(args: argparse.Namespace) -> None:
                                 f"(flat, with 0_real/1_fake, or a split root)")
     if args.max_images < 1 or args.examples < 0:
         raise ValueError("--max-images must be >= 1 and --examples >= 0")
-    detector = load_detector(args.ckpt, arch=args.arch).to(resolve_device(args.device))
+    detector = load_detector(args.ckpt, arch=args.arch, fake_index=args.fake_index).to(resolve_device(args.device))
     out = args.out or default_out("sanity", args.ckpt, args.images)
     summary = write_sanity_run(detector, args.ckpt, args.images, out, arguments=vars(args), overwrite=args.overwrite,
                                mode=args.mode, n_examples=args.examples, method=args.method.lower(),

@@ -14,10 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from aigc_explain._cli import run, setup_logging
+from aigc_explain._cli import run, setup_logging, make_parser
 def _build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="aigc-explain spectrum", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = make_parser("spectrum", __doc__)
     p.add_argument("--images", required=True, help="flat folder, folder with 0_real/1_fake, or a split root")
     p.add_argument("--out", required=True, help="folder for spectra.npz, spectrum_1d.png, spectrum_2d.png")
     p.add_argument("--size", type=int, help="resize every image to N×N first (default: native size, one per class)")

@@ -139,3 +139,29 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def ctrl_c_at(monkeypatch):
+    """``ctrl_c_at(n)``: training sends itself SIGINT right after its n-th step; ``ctrl_c_at(None)`` undoes it."""
+    import signal
+
+    from aigc_explain.core import training
+
+    original = training._Run._step
+
+    def patch(n: int | None) -> None:
+        if n is None:
+            monkeypatch.setattr(training._Run, "_step", original)
+            return
+        calls = {"n": 0}
+
+        def step(self, x, y):
+            out = original(self, x, y)
+            calls["n"] += 1
+            if calls["n"] == n:
+                signal.raise_signal(signal.SIGINT)
+            return out
+
+        monkeypatch.setattr(training._Run, "_step", step)
+    return patch

@@ -20,7 +20,7 @@ ALLOWED = {
     "core": {"runs", "analysis"},
     "synth": {"runs", "analysis", "core"},
     "explain": {"runs", "analysis", "reporting", "core"},
-    "checks": {"runs", "analysis", "reporting", "core", "explain", "synth"},
+    "checks": {"runs", "analysis", "reporting", "core", "explain", "synth", "evidence"},
     "evidence": {"runs", "analysis", "reporting", "core"},
 }
 TORCH = ("torch", "torchvision", "timm", "pytorch_grad_cam")
@@ -68,7 +68,7 @@ def _layer(module: str) -> str | None:
 def test_top_level_holds_only_the_commands():
     assert {p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__"} == set(LAYERS)
     expected = {"train", "evaluate", "cam", "compare", "report", "spectrum", "sanity", "faithfulness", "benchmark",
-                "demo", "audit", "hub"}
+                "demo", "audit", "hub", "diagnose"}
     assert COMMANDS == expected
 
 

@@ -16,6 +16,8 @@ import numpy as np
 
 from aigc_explain.runs.contract import MASS_KEYS
 from aigc_explain.runs.reader import CamRun
+from aigc_explain.analysis.comparability import (aligned, image_overlap, not_measurable, paired_test, refuse_or_record,
+                                                 setting_differences)
 from aigc_explain.analysis.stats import compare_groups, summarize, to_json_float
 
 log = logging.getLogger(__name__)
@@ -73,16 +75,31 @@ def _map_stats(run_a: CamRun, run_b: CamRun, group: str) -> dict[str, Any]:
             "max_abs_difference": float(np.abs(diff).max()), "l1_difference": float(np.abs(diff).sum())}
 
 
+def _unmeasured(reason: str) -> dict[str, Any]:
+    return {"p_permutation": None, "p_mann_whitney": None, "diff": None, "diff_ci95": [None, None],
+            "not_measurable": reason}
+
+
 def compare_class(run_a: CamRun, run_b: CamRun, group: str, labels: tuple[str, str], *, n_perm: int = 10000,
-                  n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
-    """Counts, per-run mass summaries and between-run tests, and mean-map distances for one class."""
+                  n_boot: int = 2000, seed: int = 0, paired: bool = False) -> dict[str, Any]:
+    """Counts, per-run mass summaries and between-run tests (paired ones too when both runs explained the
+    same images), and mean-map distances for one class. A class whose corner share cannot vary in either run
+    gets no test: ``not_measurable`` says why."""
     la, lb = labels
     ma, mb = run_a.group_mask(group), run_b.group_mask(group)
     entry: dict[str, Any] = {"counts": {la: _counts(run_a, ma), lb: _counts(run_b, mb)}}
+    reasons = [f"{label}: {why}" for label, run, mask in ((la, run_a, ma), (lb, run_b, mb))
+               if (why := not_measurable(run.summary.get("map_size"), run.masses["corner_share"][mask]))]
+    entry["not_measurable"] = "; ".join(reasons) or None
     for key in MASS_KEYS:
         va, vb = run_a.masses[key][ma], run_b.masses[key][mb]
         entry[key] = {la: summarize(va, n_boot=n_boot, seed=seed), lb: summarize(vb, n_boot=n_boot, seed=seed),
-                      "test": compare_groups(va, vb, n_perm=n_perm, n_boot=n_boot, seed=seed)}
+                      "test": _unmeasured(entry["not_measurable"]) if reasons else
+                      compare_groups(va, vb, n_perm=n_perm, n_boot=n_boot, seed=seed)}
+        if paired and not reasons:
+            pa, pb = aligned([q for q, m in zip(run_a.predictions.paths, ma) if m], va,
+                             [q for q, m in zip(run_b.predictions.paths, mb) if m], vb)
+            entry[key]["paired"] = paired_test(pa, pb, n_perm=n_perm, seed=seed)
     entry["mean_map"] = _map_stats(run_a, run_b, group)
     return entry
 
@@ -104,21 +121,31 @@ def _warnings(run_a: CamRun, run_b: CamRun, labels: tuple[str, str], classes: di
 
 
 def compare_runs(run_a: CamRun, run_b: CamRun, labels: tuple[str, str] = ("a", "b"), *, n_perm: int = 10000,
-                 n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
-    """The whole comparison as a JSON-safe dict (see module docstring); differences are A - B."""
+                 n_boot: int = 2000, seed: int = 0, allow_different: bool = False, quiet: bool = False) -> dict[str, Any]:
+    """The whole comparison as a JSON-safe dict (see module docstring); differences are A - B. Runs that
+    differ in method, target or layer are refused unless ``allow_different`` (then the difference is stated)."""
     la, lb = labels
     if la == lb:
         raise ValueError(f"--labels must name the two runs differently, got {la!r} twice")
+    differences = setting_differences(run_a.summary, run_b.summary, (la, lb))
+    stated = refuse_or_record(differences, (la, lb), allow_different)
     groups = shared_classes(run_a, run_b)
     if not groups:
         raise ValueError(f"runs {run_a.path} and {run_b.path} share no class of images to compare")
-    classes = {g: compare_class(run_a, run_b, g, (la, lb), n_perm=n_perm, n_boot=n_boot, seed=seed) for g in groups}
-    warnings = _warnings(run_a, run_b, (la, lb), classes)
+    images = image_overlap(run_a.predictions.paths, run_b.predictions.paths)
+    classes = {g: compare_class(run_a, run_b, g, (la, lb), n_perm=n_perm, n_boot=n_boot, seed=seed,
+                                paired=images["same"]) for g in groups}
+    warnings = stated + _warnings(run_a, run_b, (la, lb), classes)
+    if not images["same"]:
+        warnings.append(f"the runs explain different images ({la}: {images['n_a']}, {lb}: {images['n_b']}, "
+                        f"{images['n_shared']} shared): the tests compare two groups, not the same images")
+    warnings += [f"{g}: not measurable at this layer ({e['not_measurable']})" for g, e in classes.items()
+                 if e["not_measurable"]]
     for w in warnings:
-        log.warning(w)
+        (log.debug if quiet else log.warning)(w)  # quiet: the caller states them (the report's index.md)
     return {"schema_version": COMPARISON_SCHEMA_VERSION, "labels": [la, lb], "difference": f"{la} - {lb}",
-            "runs": {la: _describe(run_a), lb: _describe(run_b)}, "classes": classes,
-            "settings": {"n_perm": n_perm, "n_boot": n_boot, "seed": seed, "confidence": 0.95},
+            "runs": {la: _describe(run_a), lb: _describe(run_b)}, "differences": differences, "images": images,
+            "classes": classes, "settings": {"n_perm": n_perm, "n_boot": n_boot, "seed": seed, "confidence": 0.95},
             "warnings": warnings}
 
 
@@ -163,5 +190,11 @@ def headline(comparison: dict[str, Any], group: str) -> str:
         lo, hi = (math.nan if v is None else v for v in s["ci95"])
         return f"{s['mean']:.3f} [{lo:.3f}, {hi:.3f}]"
 
+    entry = comparison["classes"][group]
+    if entry.get("not_measurable"):
+        return f"{group}: corner share not measurable at this layer ({entry['not_measurable']})"
     p = cs["test"]["p_permutation"]
-    return f"{group}: corner share {la} {fmt(cs[la])} vs {lb} {fmt(cs[lb])}, p_perm={'n/a' if p is None else f'{p:.3g}'}"
+    paired = cs.get("paired")
+    tail = "" if not paired or paired["p_sign_flip"] is None else f", paired p={paired['p_sign_flip']:.3g}"
+    return (f"{group}: corner share {la} {fmt(cs[la])} vs {lb} {fmt(cs[lb])}, "
+            f"p_perm={'n/a' if p is None else f'{p:.3g}'}{tail}")

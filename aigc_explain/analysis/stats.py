@@ -38,11 +38,15 @@ def _rng(seed: int | np.random.Generator) -> np.random.Generator:
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
+MAX_COUNT = 10_000_000  # resamples, permutations, sizes: beyond this, memory or time runs out (issue #21)
+
+
 def check_count(name: str, value: Any, example: int | None = 2000) -> int:
     """``value`` as an int if it is a positive int (not a bool), else one clear ValueError."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= MAX_COUNT:
         hint = f"; e.g. {name}={example}" if example is not None else ""
-        raise ValueError(f"{name} must be a positive int, got {value!r}{hint}")
+        raise ValueError(f"{name} must be a positive int of at most {MAX_COUNT:,} (what memory and time allow), "
+                         f"got {value!r}{hint}")
     return int(value)
 
 

@@ -18,7 +18,7 @@ from aigc_explain.core.inference import resolve_device
 from aigc_explain.core.models import build_detector
 from aigc_explain.core.training import fit
 from aigc_explain.explain.folder import CamSettings, explain_folder
-from aigc_explain.explain.layers import list_layers, resolve_layer
+from aigc_explain.explain.layers import block_names, list_layers, resolve_layer
 from aigc_explain.explain.methods import method_names
 from aigc_explain.runs.files import sha256_file, write_csv, write_json, write_manifest, write_text
 from aigc_explain.synth.planted import PlantSpec, build_planted_dataset, known_answer, meets_known_answer
@@ -106,22 +106,25 @@ class PlantedReport:
 
 
 def default_layers(backbone: Any, image_size: int) -> list[str]:
-    """"auto" plus, where they exist, layers whose map is 2× and 4× as large as the auto layer's: of those,
-    the last among the shallowest (a whole stage or block such as ``layer3`` or ``features.13``, not a
-    convolution inside the next block that has yet to down-sample)."""
+    """"auto" plus the last block and, where they exist, the layers whose map is 2× and 4× as large as the last
+    block's — these named as the last among the shallowest modules of that grid (a whole stage or block such as
+    ``layer3`` or ``features.13``, not a convolution inside the next block that has yet to down-sample) —
+    leaving out the one that is the auto layer itself."""
     auto, _ = resolve_layer(backbone, "auto", image_size=image_size)
     grids = list_layers(backbone, image_size)
-    auto_grid = dict(grids).get(auto)
-    if auto_grid is None:
+    blocks = [b for b in block_names(backbone) if b in dict(grids)]
+    last_grid = dict(grids).get(blocks[-1]) if blocks else dict(grids).get(auto)
+    if last_grid is None:
         return ["auto"]
-    earlier = []
+    auto_grid = dict(grids).get(auto)
+    layers = [blocks[-1]] if blocks and blocks[-1] != auto else []
     for factor in (2, 4):
-        want = (auto_grid[0] * factor, auto_grid[1] * factor)
+        want = (last_grid[0] * factor, last_grid[1] * factor)
         matches = [name for name, grid in grids if grid == want]
-        if matches:
+        if matches and want != auto_grid:
             depth = min(name.count(".") for name in matches)
-            earlier.append([name for name in matches if name.count(".") == depth][-1])
-    return ["auto", *earlier]
+            layers.append([name for name in matches if name.count(".") == depth][-1])
+    return ["auto", *layers]
 
 
 def check_request(cfg: PlantedConfig) -> list[str]:

@@ -23,7 +23,9 @@ from typing import Any
 
 import torch
 
-from aigc_explain.core.models import Detector, build_detector
+from aigc_explain.core.bounds import check_archive, check_finite, check_fits_arch, check_mean_std, MAX_IMAGE_SIZE
+from aigc_explain.core.heads import check_fake_index, fit_head
+from aigc_explain.core.models import Detector, build_detector, last_linear
 from aigc_explain.core.weights import fit_state_dict, load_file, unwrap_state_dict
 from aigc_explain.runs.files import atomic_write_bytes, library_versions
 
@@ -47,7 +49,8 @@ def save_checkpoint(path: str | Path, detector: Detector, **state: Any) -> None:
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load any checkpoint file safely (``weights_only=True``) as a dict."""
+    """Load any checkpoint file safely (``weights_only=True``) as a dict; a deflate bomb is refused unread."""
+    check_archive(path)
     obj = load_file(path)
     if not isinstance(obj, dict):
         raise ValueError(f"checkpoint {path} holds a {type(obj).__name__}, not a dict of tensors")
@@ -110,7 +113,6 @@ def infer_arch(state: dict[str, torch.Tensor]) -> tuple[str, int]:
                      "(a preset such as resnet, vit, swin, or a torchvision/timm model name)")
 
 
-MAX_IMAGE_SIZE = 8192
 
 
 def _triple(value: Any) -> bool:
@@ -143,26 +145,47 @@ def check_own_format(obj: dict[str, Any], path: Path) -> None:
     state = obj.get("state_dict")
     if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{bad}: 'state_dict' is missing or does not hold tensors; re-save it with aigc_explain")
+    check_mean_std(obj["mean"], obj["std"], path)
+    check_finite(state, path)
 
 
-def load_detector(path: str | Path, *, arch: str | None = None, map_location: str = "cpu") -> Detector:
-    """Rebuild a detector from any supported checkpoint file, in eval mode."""
+def load_detector(path: str | Path, *, arch: str | None = None, map_location: str = "cpu",
+                  fake_index: int = 1) -> Detector:
+    """Rebuild a detector from any supported checkpoint file, in eval mode. A two-logit head becomes our one
+    logit exactly (``core.heads``; ``fake_index``: which output is "fake"), recorded in ``detector.head``."""
+    check_fake_index(fake_index)
     path = Path(path)
     obj = read_checkpoint(path)
     if obj.get("format") == FORMAT:
         check_own_format(obj, path)
+        check_fits_arch(arch or obj["arch"], int(obj["image_size"]), obj["state_dict"], path, build_detector)
         detector = build_detector(arch or obj["arch"], image_size=int(obj["image_size"]))
         detector.mean, detector.std = tuple(float(v) for v in obj["mean"]), tuple(float(v) for v in obj["std"])
         detector.class_names = tuple(obj.get("class_names", detector.class_names))
+        detector.head = obj.get("head") if isinstance(obj.get("head"), dict) else None
         state = obj["state_dict"]
     else:
+        from aigc_explain.core import zoo  # the field's released detectors (NPR, Corvi, CLIP probes…), by keys
+        from aigc_explain.core.zoo.load import load_zoo
+        if (found := load_zoo(obj, path, arch=arch)) is not None:
+            return found.to(map_location).eval()
         state = normalize_report_keys(unwrap_state_dict(obj, path))
         if arch is None:
-            arch, size = infer_arch(state)
+            try:
+                arch, size = infer_arch(state)
+            except ValueError as exc:
+                raise ValueError(f"checkpoint {path}: {exc}; {zoo.unknown_hint(state)}") from None
         else:
             size = 224
+        check_finite(state, path)
+        check_fits_arch(arch, size, state, path, build_detector)  # a tiny file naming a huge model stops here
         detector = build_detector(arch, image_size=size)
         log.info("read %s as a foreign checkpoint (arch %s, input %d)", path, detector.arch, size)
+        head = last_linear(detector.backbone)
+        state, detector.head = fit_head(state, head, in_features=detector.backbone.get_submodule(head).in_features,
+                                        fake_index=fake_index, source=f"checkpoint {path}")
+        if detector.head:
+            log.info("%s: two-logit head read as one logit (fake = output %d)", path, fake_index)
     fit_state_dict(detector.backbone, state, source=f"checkpoint {path}", name=detector.arch,
                    hint="pass the right --arch")
     return detector.to(map_location).eval()

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from aigc_explain.analysis.metrics import binary_metrics
@@ -25,7 +26,8 @@ log = logging.getLogger(__name__)
 def evaluate_folder(detector: Detector, data: str | Path, *, split: str = "val", batch_size: int = 64,
                     device: str | torch.device = "cpu", workers: int = 0, threshold: float = 0.5,
                     seed: int = 0, perturbation: Perturbation | None = None,
-                    reencode: str | None = None, amp: str = "off") -> tuple[dict, Predictions]:
+                    reencode: str | None = None, amp: str = "off",
+                    source: str = "the detector") -> tuple[dict, Predictions]:
     """Metrics (accuracy, real/fake accuracy, AP, AUC, bootstrap intervals) on a labelled folder; ``reencode``
     re-encodes every image identically first (``--reencode``), ``perturbation`` then degrades it; ``amp``
     (default off: exact fp32, the checkpoint's own probabilities) as in ``inference.resolve_amp``."""
@@ -35,6 +37,11 @@ def evaluate_folder(detector: Detector, data: str | Path, *, split: str = "val",
                     perturbation=perturbation, reencode=reencode, amp=amp)
     if len(preds.paths) == 0:
         raise NoReadableImages(f"none of the {len(samples)} images under {folder} could be read", preds.skipped)
+    bad = ~np.isfinite(np.asarray(preds.probs, dtype=np.float64))
+    if bad.any():  # a broken detector, not the user's images: name it before metrics blame the numbers
+        raise ValueError(f"{source} gives non-finite outputs (NaN or inf) for {int(bad.sum())} of {len(bad)} "
+                         f"images (first: {preds.paths[int(np.flatnonzero(bad)[0])]}); its weights are damaged or "
+                         f"overflow: check the checkpoint or retrain it")
     metrics = binary_metrics(preds.labels, preds.probs, threshold=threshold, seed=seed)
     metrics["folder"] = str(folder)
     metrics["n_skipped"] = len(preds.skipped)
@@ -60,7 +67,7 @@ def write_evaluation_run(detector: Detector, ckpt: str | Path, data: str | Path,
     """The ``evaluate`` job for one detector and one folder: metrics.json, predictions.csv, skipped.csv,
     manifest and record in the run folder ``out``; ``options`` go to ``evaluate_folder``."""
     with run_folder(out, command="evaluate", overwrite=overwrite, inputs=[ckpt, data]) as run:
-        metrics, preds = evaluate_folder(detector, data, threshold=threshold, **options)
+        metrics, preds = evaluate_folder(detector, data, threshold=threshold, source=f"checkpoint {ckpt}", **options)
         write_evaluation(run.path, metrics, preds, threshold=threshold)
         write_evaluation_manifest(run.path, detector, ckpt, arguments, reencode=options.get("reencode"))
     return metrics
@@ -133,16 +140,17 @@ def check_cross_domain(ckpts: list[str], datas: list[str], *, ckpt_names: list[s
 
 
 def cross_domain(ckpts: list[str], datas: list[str], *, ckpt_names: list[str] | None = None,
-                 data_names: list[str] | None = None, arch: str | None = None, split: str = "val",
+                 data_names: list[str] | None = None, arch: str | None = None, fake_index: int = 1, split: str = "val",
                  batch_size: int = 64, device: str | torch.device = "cpu", workers: int = 0,
                  threshold: float = 0.5, reencode: str | None = None, amp: str = "off") -> CrossDomain:
     """``evaluate_folder`` for each (checkpoint, data) pair; every checkpoint is loaded once."""
     rows, cols = check_cross_domain(ckpts, datas, ckpt_names=ckpt_names, data_names=data_names, split=split)
     cells = {}
     for i, ckpt in enumerate(ckpts):
-        detector = load_detector(ckpt, arch=arch)
+        detector = load_detector(ckpt, arch=arch, fake_index=fake_index)
         for j, data in enumerate(datas):
             cells[i, j] = evaluate_folder(detector, data, split=split, batch_size=batch_size, device=device,
-                                          workers=workers, threshold=threshold, reencode=reencode, amp=amp)
+                                          workers=workers, threshold=threshold, reencode=reencode, amp=amp,
+                                          source=f"checkpoint {ckpt}")
             log.info("%s on %s: accuracy %.4f", rows[i], cols[j], cells[i, j][0]["accuracy"])
     return CrossDomain(rows, cols, [str(c) for c in ckpts], [str(d) for d in datas], cells)

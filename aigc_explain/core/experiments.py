@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+from aigc_explain.core.bounds import check_image_size, MAX_IMAGE_SIZE
 from aigc_explain.core.images import AUGMENTATIONS, Reencode
 from aigc_explain.core.inference import AMP_MODES
 from aigc_explain.core.losses import LOSSES
+from aigc_explain.core.splits import check_val_split
 
 # The report's five settings; explicit arguments override them.
 EXPERIMENTS: dict[int, dict[str, Any]] = {
@@ -42,9 +44,14 @@ class TrainConfig:
     limit: int | None = None  # at most this many images per split (quick runs)
     experiment: int | None = None
     reencode: str | None = None  # every image re-encoded identically first (--reencode jpeg:Q|png)
+    val_split: float | None = None  # hold out this seeded, stratified share of a folder without train/ and val/
 
     def __post_init__(self) -> None:
+        from aigc_explain.core.models import weights_spec
+
+        self.weights = weights_spec(self.weights)
         Reencode.parse(self.reencode)
+        check_val_split(self.val_split)
         if self.augment not in AUGMENTATIONS:
             raise ValueError(f"--augment {self.augment!r} is not one of {', '.join(AUGMENTATIONS)}")
         if self.amp not in AMP_MODES:
@@ -54,6 +61,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "image_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.image_size > MAX_IMAGE_SIZE:  # before any model is built or image resized (issue #21)
+            check_image_size(self.image_size)
         checks = (("lr", self.lr > 0, "> 0"), ("weight_decay", self.weight_decay >= 0, ">= 0"),
                   ("patience", self.patience >= 0, ">= 0 (epochs without improvement before the lr drops)"),
                   ("focal_alpha", 0 < self.focal_alpha <= 1, "in (0, 1] (the report uses 0.7)"),

@@ -6,6 +6,10 @@ Layouts understood (label 0 = real, 1 = fake, -1 = unknown):
   * a flat folder of images; if the folder itself is named ``0_real``/``1_fake``/``real``/``fake``
     its images take that label, otherwise the label is unknown.
 
+  * one image file (labelled by its folder's name, as above),
+  * a list file ``*.csv`` with columns ``path,label`` (label real/fake/unknown), e.g. the
+    ``val_files.csv`` a ``train --val-split`` run writes, so exactly its held-out images can be used.
+
 Folders are walked with links followed; a dangling image link or a link loop is kept as a ``Sample``
 with its ``problem``, never decoded, so it ends up in ``skipped.csv`` with the reason.
 """
@@ -103,7 +107,7 @@ def _images_in(folder: Path, label: int) -> list[Sample]:
     return sorted(samples, key=lambda s: s.path)
 
 
-def _class_dirs(folder: Path) -> dict[int, Path]:
+def class_dirs(folder: Path) -> dict[int, Path]:
     """Map label -> class subfolder; two folders for the same label is ambiguous, so an error."""
     found: dict[int, Path] = {}
     for child in sorted(p for p in folder.iterdir() if p.is_dir()):
@@ -117,20 +121,56 @@ def _class_dirs(folder: Path) -> dict[int, Path]:
     return found
 
 
+def read_sample_list(path: str | Path) -> list[Sample]:
+    """The samples of a ``path,label`` list file (see module docstring), in its order."""
+    import csv
+
+    from aigc_explain.runs.contract import LABEL_VALUES
+    from aigc_explain.runs.files import open_text
+
+    path = Path(path)
+    with open_text(path) as f:
+        rows = list(csv.reader(f))
+    if not rows or rows[0][:2] != ["path", "label"]:
+        raise ValueError(f"image list {path} must be a csv with the columns path,label (as train --val-split "
+                         f"writes val_files.csv)")
+    samples = []
+    for i, row in enumerate(rows[1:], start=2):
+        if len(row) < 2 or row[1] not in LABEL_VALUES:
+            raise ValueError(f"image list {path}, line {i}: expected path,label with label real/fake/unknown, "
+                             f"got {row!r}")
+        problem = None if os.path.isfile(row[0]) else "listed in the image list but not found"
+        samples.append(Sample(row[0], LABEL_VALUES[row[1]], problem))
+    return samples
+
+
 def find_samples(folder: str | Path, *, require_labels: bool = False) -> list[Sample]:
     """All images under ``folder`` with labels from the folder names (see module docstring)."""
     root = Path(folder)
+    if root.is_file() and root.suffix.lower() == ".csv":
+        samples = read_sample_list(root)
+        if not any(s.problem is None for s in samples):
+            raise ValueError(f"no listed image of {root} exists")
+        if require_labels and any(s.label < 0 for s in samples):
+            raise ValueError(f"{root} lists images without a real/fake label")
+        return samples
+    if root.is_file() and root.suffix.lower() in IMAGE_EXTENSIONS:  # one image, labelled by its folder's name
+        return [Sample(str(root), CLASS_FOLDERS.get(root.parent.name.lower(), -1))]
     if not root.is_dir():
         raise FileNotFoundError(f"image folder {root} does not exist ({EXPECTED_LAYOUT})")
-    classes = _class_dirs(root)
+    classes = class_dirs(root)
     if not classes:  # a split root: labelled folders one level down
         nested = {}
         for split in sorted(p for p in root.iterdir() if p.is_dir()):
-            for label, cdir in _class_dirs(split).items():
+            for label, cdir in class_dirs(split).items():
                 nested.setdefault(label, []).append(cdir)
         samples = [s for label, dirs in sorted(nested.items()) for d in dirs for s in _images_in(d, label)]
         if not nested:
             samples = _images_in(root, CLASS_FOLDERS.get(root.name.lower(), -1))
+            subs = sorted(p.name for p in root.iterdir() if p.is_dir())
+            if subs and samples and samples[0].label < 0:
+                log.warning("%s has sub-folders (%s) that are not class folders (0_real/1_fake): their images are "
+                            "read as unlabelled", root, ", ".join(subs[:5]) + (" …" if len(subs) > 5 else ""))
     else:
         if require_labels:
             for label, name in ((0, "0_real"), (1, "1_fake")):
@@ -153,9 +193,9 @@ def labelled_splits(root: str | Path) -> dict[str, Path]:
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"data folder {root} does not exist ({EXPECTED_LAYOUT})")
-    if _class_dirs(root):
+    if class_dirs(root):
         return {"": root}
-    splits = {p.name: p for p in sorted(root.iterdir()) if p.is_dir() and _class_dirs(p)}
+    splits = {p.name: p for p in sorted(root.iterdir()) if p.is_dir() and class_dirs(p)}
     if not splits:
         raise FileNotFoundError(f"{root} holds no 0_real/1_fake folders, nor splits with them ({EXPECTED_LAYOUT})")
     return splits
@@ -164,9 +204,11 @@ def labelled_splits(root: str | Path) -> dict[str, Path]:
 def split_folder(root: str | Path, split: str) -> Path:
     """``root/split`` when root is a split root, else ``root`` itself when it already holds classes."""
     root = Path(root)
+    if root.is_file() and root.suffix.lower() == ".csv":  # an image list (val_files.csv): already one split
+        return root
     if not root.is_dir():
         raise FileNotFoundError(f"data folder {root} does not exist ({EXPECTED_LAYOUT})")
-    if _class_dirs(root):
+    if class_dirs(root):
         return root
     candidate = root / split
     if not candidate.is_dir():

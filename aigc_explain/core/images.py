@@ -8,6 +8,7 @@ robustness perturbation.
 from __future__ import annotations
 
 import io
+import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from PIL import Image
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
+from aigc_explain.core.bounds import check_image_size, MAX_IMAGE_SIZE
 from aigc_explain.core.perturb import Perturbation, apply
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -41,15 +43,27 @@ def _to_rgb_array(img: Image.Image) -> np.ndarray:
     return np.array(img.convert("RGB"), dtype=np.uint8)
 
 
+MAX_IMAGE_BYTES = 64 << 20  # larger files are refused unread: junk that size takes Pillow tens of seconds
+MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485  # Pillow's decompression-bomb limit, ~89.5 megapixels
+
+
 def read_image(path: str | Path) -> torch.Tensor:
     """Decode an image as a (3, H, W) uint8 tensor. Raises on unreadable, truncated or bomb files.
 
-    Pillow checks the pixel count against its decompression-bomb limit before decoding and names
-    the problem of a bad file in its exception, which ends up in ``skipped.csv``.
+    Bounded before decoding: a file over ``MAX_IMAGE_BYTES`` is refused unread, and the header's pixel count
+    over ``MAX_IMAGE_PIXELS`` before any pixel is decoded; Pillow names the problem of any other bad file. The
+    reason ends up in ``skipped.csv``.
     """
+    size = os.stat(path).st_size
+    if size > MAX_IMAGE_BYTES:
+        raise ValueError(f"image file of {size / 2**20:.0f} MiB is larger than the {MAX_IMAGE_BYTES >> 20} MiB "
+                         f"limit for one image")
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(path) as img:
+            w, h = img.size
+            if w * h > MAX_IMAGE_PIXELS:
+                raise ValueError(f"image of {w}x{h} pixels is larger than the {MAX_IMAGE_PIXELS:,}-pixel limit")
             img.load()
             return _array_to_chw(_to_rgb_array(img))
 
@@ -74,6 +88,8 @@ class Resize:
     """Resize a uint8 image to size×size (bilinear, antialiased); a no-op at that size already."""
     def __init__(self, size: int) -> None:
         self.size = int(size)
+        if not 1 <= self.size <= MAX_IMAGE_SIZE:  # a larger resize would fail allocating, blamed on the image
+            check_image_size(self.size, what="input size")
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
         if tuple(image.shape[-2:]) == (self.size, self.size):

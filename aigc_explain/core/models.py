@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +45,15 @@ class Detector(nn.Module):
         self.backbone = backbone
         self.arch, self.source, self.image_size = arch, source, int(image_size)
         self.mean, self.std, self.class_names = tuple(mean), tuple(std), tuple(class_names)
+        self.head: dict[str, Any] | None = None  # how a foreign head was read (a two-logit head), else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(x)
 
     def config(self) -> dict[str, Any]:
-        return {"arch": self.arch, "source": self.source, "image_size": self.image_size,
-                "mean": list(self.mean), "std": list(self.std), "class_names": list(self.class_names)}
+        config = {"arch": self.arch, "source": self.source, "image_size": self.image_size,
+                  "mean": list(self.mean), "std": list(self.std), "class_names": list(self.class_names)}
+        return {**config, "head": self.head} if self.head else config
 
 
 def resolve_arch(arch: str) -> tuple[str, str]:
@@ -65,13 +68,14 @@ def resolve_arch(arch: str) -> tuple[str, str]:
     import timm  # only here: a torchvision run does not pay timm's import
     if timm.is_model(arch):
         return "timm", arch
-    close = difflib.get_close_matches(arch, list(PRESETS) + tv_names + timm.list_models(), n=5)
+    from aigc_explain.core import zoo
+    close = difflib.get_close_matches(arch, list(PRESETS) + zoo.names() + tv_names + timm.list_models(), n=5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
-    raise ValueError(f"unknown architecture {arch!r}: use a preset ({', '.join(PRESETS)}), a torchvision "
-                     f"classification model or a timm model name{hint}")
+    raise ValueError(f"unknown architecture {arch!r}: use a preset ({', '.join(PRESETS)}), a published detector "
+                     f"({', '.join(zoo.names())}), a torchvision classification model or a timm model name{hint}")
 
 
-def _last_linear(model: nn.Module) -> str:
+def last_linear(model: nn.Module) -> str:
     names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
     if not names:
         raise ValueError(f"{type(model).__name__} has no Linear classifier head to replace")
@@ -79,7 +83,7 @@ def _last_linear(model: nn.Module) -> str:
 
 
 def _replace_head(model: nn.Module) -> None:
-    name = _last_linear(model)
+    name = last_linear(model)
     old = model.get_submodule(name)
     parent_name, _, child = name.rpartition(".")
     parent = model.get_submodule(parent_name) if parent_name else model
@@ -89,7 +93,7 @@ def _replace_head(model: nn.Module) -> None:
 def _load_backbone_file(model: nn.Module, path: str | Path) -> None:
     """``--weights PATH``: a backbone state dict; a classifier of another shape is dropped (the head is new)."""
     state = unwrap_state_dict(load_file(path, what="weights file", flag="--weights"), path, what="weights file")
-    fit_state_dict(model, state, source=f"--weights {path}", name=type(model).__name__, new_head=_last_linear(model),
+    fit_state_dict(model, state, source=f"--weights {path}", name=type(model).__name__, new_head=last_linear(model),
                    hint="pass weights saved from this architecture")
 
 
@@ -135,6 +139,9 @@ def _timm_backbone(name: str, weights: str, image_size: int) -> nn.Module:
     import timm
 
     kwargs: dict[str, Any] = {"num_classes": 1}
+    if weights.startswith("imagenet:"):
+        raise ValueError(f"--weights {weights} names a torchvision weight set; the timm model {name} takes "
+                         f"--weights imagenet (timm's default pretrained weights), none or a file")
     if weights not in ("none", "imagenet"):  # a local file: loaded strictly by us (timm only logs misfits)
         model = _timm_backbone(name, "none", image_size)
         _load_backbone_file(model, weights)
@@ -160,10 +167,26 @@ def _timm_backbone(name: str, weights: str, image_size: int) -> nn.Module:
             f"--weights PATH") from None
 
 
+def weights_spec(weights: str) -> str:
+    """torchvision's spellings as ours: ``DEFAULT`` -> ``imagenet``, ``IMAGENET1K_V1`` -> ``imagenet:IMAGENET1K_V1``
+    (a weight-set name in capitals that is not an existing file)."""
+    if weights == "DEFAULT":
+        return "imagenet"
+    if re.fullmatch(r"[A-Z][A-Z0-9_]*", weights or "") and not Path(weights).exists():
+        return f"imagenet:{weights}"
+    return weights
+
+
 def build_detector(arch: str, *, weights: str = "none", image_size: int = 224) -> Detector:
-    """Build a one-logit detector. ``weights``: ``none``, ``imagenet[:TAG]`` or a file path."""
+    """Build a one-logit detector. ``weights``: ``none``, ``imagenet[:TAG]`` (or torchvision's ``DEFAULT`` and
+    weight-set names such as ``IMAGENET1K_V1``) or a file path."""
     if image_size < 16:
         raise ValueError(f"image_size must be >= 16, got {image_size}")
+    weights = weights_spec(weights)
+    from aigc_explain.core import zoo  # published detectors that are not plain classifiers (NPR, CLIP probes…)
+    if arch in zoo.names():  # weights other than none: the probe's pretrained encoder
+        backbone, layout = zoo.build(arch, pretrained=weights != "none")
+        return Detector(backbone, arch=arch, source="zoo", image_size=image_size, mean=layout.mean, std=layout.std)
     source, name = resolve_arch(arch)
     if source == "torchvision":
         backbone = _torchvision_backbone(name, weights)

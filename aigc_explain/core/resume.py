@@ -55,8 +55,11 @@ def resumed_config(stored: dict[str, Any], overrides: dict[str, Any], done: int)
             values[key] = overrides[key]
     epochs = overrides.get("epochs")
     if epochs is not None:
-        if epochs < done:
-            raise ValueError(f"--epochs {epochs}: the run has already trained {done} epochs; give at least {done}")
+        planned = int(stored.get("epochs", done))
+        if epochs < max(done, planned):
+            raise ValueError(f"--resume --epochs {epochs} would shorten the run: it is configured for {planned} "
+                             f"epochs and has trained {done}; --epochs only extends a run (give at least "
+                             f"{max(done, planned)}, or drop --epochs)")
         values["epochs"] = epochs
     return TrainConfig(**{**values, "weights": "none"})
 
@@ -90,13 +93,34 @@ def _amp_used(ckpt: dict[str, Any], cfg: TrainConfig) -> str:
     return "bf16" if cfg.amp == "bf16" or (cfg.amp == "auto" and resolve_device(cfg.device).type == "cuda") else "off"
 
 
+_RESUME_STATE = {"state_dict": dict, "optimizer": dict, "scheduler": dict, "rng_state": torch.Tensor, "epoch": int,
+                 "step": int, "history": list, "sums": list}
+
+
+def check_resumable(ckpt: dict[str, Any], path: Path) -> None:
+    """One line naming what a checkpoint lacks before anything is built from it: its training arguments (all known
+    to this version) and the state ``--resume`` restores (weights, optimizer, scheduler, RNG, position)."""
+    from dataclasses import fields
+
+    if not isinstance(ckpt.get("train_args"), dict):
+        raise ValueError(f"{path} holds no training state; it cannot be resumed")
+    unknown = sorted(set(ckpt["train_args"]) - {f.name for f in fields(TrainConfig)})
+    if unknown:
+        raise ValueError(f"{path} records training arguments this aigc_explain does not know ({', '.join(unknown)}): "
+                         f"it was written by another version; resume it with that version or start a new run")
+    bad = [key for key, kind in _RESUME_STATE.items() if not isinstance(ckpt.get(key), kind)]
+    if bad:
+        raise ValueError(f"{path} cannot be resumed: {', '.join(bad)} {'is' if len(bad) == 1 else 'are'} missing or "
+                         f"malformed (only a checkpoint.pth written by train holds the whole training state; "
+                         f"best_model.pth and final_model.pth do not); start a new run")
+
+
 def _resume(run_dir: Path, overrides: dict[str, Any], progress: bool, env: DistEnv) -> TrainResult:
     ckpt_path = run_dir / "checkpoint.pth"
     if not ckpt_path.is_file():
         raise FileNotFoundError(f"--resume needs {ckpt_path}; start a new run without --resume")
     ckpt = read_checkpoint(ckpt_path)
-    if not isinstance(ckpt.get("train_args"), dict):
-        raise ValueError(f"{ckpt_path} holds no training state; it cannot be resumed")
+    check_resumable(ckpt, ckpt_path)
     stored = ckpt["train_args"]
     done = int(ckpt.get("epoch", 0))
     cfg = resumed_config(stored, overrides, done)
@@ -106,7 +130,7 @@ def _resume(run_dir: Path, overrides: dict[str, Any], progress: bool, env: DistE
         return TrainResult(run_dir, float(ckpt.get("best_val_acc", -1.0)), list(ckpt.get("history", [])), [],
                            finished_already=True)
     torch.manual_seed(cfg.seed)
-    run = _Run(cfg, run_dir, env, amp_used=_amp_used(ckpt, cfg))
+    run = _Run(cfg, run_dir, env, amp_used=_amp_used(ckpt, cfg), resume=True)
     state = run.restore(ckpt)
     folder = None
     if env.is_main:

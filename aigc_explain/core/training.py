@@ -9,10 +9,7 @@ resumed run gives the same weights as an uninterrupted one.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import signal
-import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -24,16 +21,18 @@ from torch.utils.data import DistributedSampler
 from aigc_explain.core.checkpoint import save_checkpoint
 from aigc_explain.core.distributed import DistEnv
 from aigc_explain.core.experiments import TrainConfig
-from aigc_explain.core.folders import (NoReadableImages, balanced_subset, class_counts, find_samples, one_class_warning,
-                                       split_folder)
+from aigc_explain.core.folders import NoReadableImages, balanced_subset, class_counts, one_class_warning
 from aigc_explain.core.images import describe_preprocessing, eval_transform, prepend, Reencode, train_transform
 from aigc_explain.core.inference import autocast, resolve_amp, resolve_device, run_inference
 from aigc_explain.core.loader import EpochSampler, make_loader
 from aigc_explain.core.losses import make_loss
 from aigc_explain.core.models import build_detector
+from aigc_explain.core.pace import PaceNote
+from aigc_explain.core.splits import duplicate_warning, training_splits, write_split_lists
 from aigc_explain.runs.contract import HISTORY_FIELDS
 from aigc_explain.runs.files import write_csv, write_manifest, write_skipped
 from aigc_explain.runs.folders import RunFolder, open_run
+from aigc_explain.runs.signals import GracefulStop
 
 log = logging.getLogger(__name__)
 
@@ -57,19 +56,22 @@ class TrainResult:
 
 class _Run:
     """The objects of one training run; ``fit`` drives it epoch by epoch."""
-    def __init__(self, cfg: TrainConfig, run_dir: Path, env: DistEnv, amp_used: str | None = None) -> None:
+    def __init__(self, cfg: TrainConfig, run_dir: Path, env: DistEnv, amp_used: str | None = None, *,
+                 resume: bool = False) -> None:
         self.cfg, self.run_dir, self.env = cfg, run_dir, env
         self.device = env.start(resolve_device(cfg.device))
         # Autocast is decided once per run: a resumed run keeps what it started with (bit-exact resume).
         self.amp, self.amp_reason = resolve_amp(self.device, cfg.amp) if amp_used is None else \
             (amp_used, f"resumed with the run's own autocast ({amp_used})")
-        root = Path(cfg.data)
-        self.train_samples = balanced_subset(find_samples(split_folder(root, "train"), require_labels=True), cfg.limit)
-        self.val_samples = balanced_subset(find_samples(split_folder(root, "val"), require_labels=True), cfg.limit)
-        lone = one_class_warning(self.train_samples, split_folder(root, "train"))
+        self.splits = training_splits(cfg.data, val_split=cfg.val_split, seed=cfg.seed,
+                                      recorded_in=run_dir if resume else None)
+        self.train_samples = balanced_subset(self.splits.train, cfg.limit)
+        self.val_samples = balanced_subset(self.splits.val, cfg.limit)
+        lone = one_class_warning(self.train_samples, f"the training split of {cfg.data}")
         if lone:
             raise ValueError(f"{lone}; a detector cannot learn real vs fake from one class: add the other class")
-        self.warnings = [w for w in [one_class_warning(self.val_samples, split_folder(root, "val"))] if w]
+        self.warnings = [w for w in [one_class_warning(self.val_samples, f"the validation split of {cfg.data}"),
+                                     duplicate_warning(self.splits.duplicates)] if w]
         for w in self.warnings:
             log.warning(w)
         self.detector = build_detector(cfg.model, weights=cfg.weights, image_size=cfg.image_size)
@@ -102,28 +104,15 @@ class _Run:
                                       prepend(eval_transform(d.image_size, d.mean, d.std), reencode),
                                       batch_size=cfg.batch_size, workers=cfg.workers, pin_memory=pin)
         self.skipped: dict[str, str] = {}
-        self.stop_requested = False
+        self.pace: PaceNote | None = None
+        self.stop = GracefulStop("this batch")
         log.info("autocast %s: %s", self.amp, self.amp_reason)
 
-    @contextlib.contextmanager
     def graceful_interrupt(self):
-        """The first Ctrl-C stops after the current batch (a clean, exactly resumable state);
-        a second one interrupts at once."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        def handler(signum, frame):
-            if self.stop_requested:
-                raise KeyboardInterrupt
-            self.stop_requested = True
-            log.warning("Ctrl-C: stopping after this batch (press again to stop now)")
-
-        previous = signal.signal(signal.SIGINT, handler)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
+        """Ctrl-C, SIGTERM and SIGHUP stop at the next batch boundary (a whole, exactly resumable state); a
+        repeated one never cuts a step: inside a step it waits for its end, between steps it stops there."""
+        self.stop = GracefulStop("this batch")
+        return self.stop.installed()
 
     def save(self, name: str, state: TrainState, **extra: Any) -> None:
         """``checkpoint.pth`` carries everything resuming needs (optimizer moments: twice the weights again);
@@ -161,17 +150,21 @@ class _Run:
         sums = torch.tensor(state.sums, dtype=torch.float64, device=dev)
         bar = tqdm(self.train_loader, desc=f"epoch {state.epoch + 1}/{cfg.epochs}", disable=not progress,
                    leave=False)
+        if self.pace is None:  # said once a run, in its first epoch
+            self.pace = PaceNote(len(self.train_loader), cfg.batch_size, cfg.epochs - state.epoch, self.device.type)
         try:
             for batch in bar:
-                self.note_failures(self.train_samples, batch.failed)
-                if len(batch.labels) >= 2:  # BatchNorm cannot train on a batch of one
-                    sums += self._step(batch.images.to(dev, non_blocking=True), batch.labels.to(dev, non_blocking=True))
-                state.step += 1
+                self.pace.step()
+                with self.stop.critical():  # a signal here waits: never half a step in the saved state
+                    self.note_failures(self.train_samples, batch.failed)
+                    if len(batch.labels) >= 2:  # BatchNorm cannot train on a batch of one
+                        sums += self._step(batch.images.to(dev, non_blocking=True),
+                                           batch.labels.to(dev, non_blocking=True))
+                    state.step += 1
                 if progress and state.step % 10 == 0:
                     mean = (sums[:2] / sums[2].clamp(min=1)).tolist()
                     bar.set_postfix(loss=f"{mean[0]:.4f}", acc=f"{mean[1]:.3f}")
-                if self.stop_requested:
-                    raise KeyboardInterrupt
+                self.stop.check()  # the batch boundary
         finally:
             state.sums = sums.tolist()
 
@@ -227,8 +220,10 @@ def _prepare_new(cfg: TrainConfig, overwrite: bool, env: DistEnv) -> tuple[_Run,
     folder = _open_folder(cfg, overwrite, env)
     env.barrier()
     if env.is_main:
+        write_split_lists(run.run_dir, run.splits)
         write_manifest(run.run_dir, command="train", arguments=asdict(cfg), seed=cfg.seed, world_size=env.world,
-                       dataset={"train": class_counts(run.train_samples), "val": class_counts(run.val_samples)},
+                       dataset={"train": class_counts(run.train_samples), "val": class_counts(run.val_samples),
+                                "splits": run.splits.record()},
                        preprocessing=describe_preprocessing(cfg.image_size, run.detector.mean, run.detector.std,
                                                             reencode=cfg.reencode),
                        warnings=run.warnings, amp=run.amp_record())

@@ -4,6 +4,7 @@ unpickling is refused, never run) and the one path that fits a state dict to a m
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import torch
 from torch import nn
 
 _WRAPPERS = ("state_dict", "model_state_dict", "model")  # ours / the report notebook's / CNNDetection's
+_ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[@-_]")
 
 
 def load_file(path: str | Path, *, what: str = "checkpoint", flag: str = "--ckpt") -> Any:
@@ -26,9 +28,22 @@ def load_file(path: str | Path, *, what: str = "checkpoint", flag: str = "--ckpt
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # never fall back to full unpickling: it can run code
-        text = str(exc).splitlines()[0][:120] if str(exc) else ""
+        message = plain_text(str(exc))
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", message)
+        if found:
+            raise ValueError(f"{what} {path} holds a whole pickled object ({found.group(1)}), not a state dict; "
+                             f"unpickling it could run code, so torch.load(weights_only=True) refuses it: re-save "
+                             f"its weights with "
+                             f"torch.save(model.state_dict(), 'weights.pth') where the model is defined, and pass "
+                             f"that file") from None
+        text = message.splitlines()[0][:160] if message else ""
         raise ValueError(f"{what} {path} cannot be loaded safely with weights_only=True ({type(exc).__name__}: "
                          f"{text}); only plain state dicts and aigc_explain checkpoints are accepted") from None
+
+
+def plain_text(text: str) -> str:
+    """``text`` without terminal escape sequences (colour, bold): messages go to files and pipes too."""
+    return _ESCAPES.sub("", text)
 
 
 def unwrap_state_dict(obj: Any, path: str | Path, *, what: str = "checkpoint") -> dict[str, torch.Tensor]:

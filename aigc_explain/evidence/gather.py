@@ -1,7 +1,9 @@
 """Auditing a labelled folder without any detector: do the file cues give the label away, and where in the
 image do the classes differ? One pass over the images reads each file's cues (headers, or the re-encoded
-bytes with ``reencode``) and folds its noise residual into streaming per-class pixel evidence and a
-fingerprint, overall and per split; the cue classifier then runs over the cues alone."""
+bytes with ``reencode``), its history features at native size, and, at the audit size (``geometry``), folds
+its noise residual into streaming per-class pixel evidence, a fingerprint and the mean images, keeping per
+image only the small feature vectors the localisation and the budget classifiers need; overall and per split.
+``evidence.summary`` then turns each split's evidence into numbers and ``evidence.verdict`` into sentences."""
 
 from __future__ import annotations
 
@@ -14,9 +16,12 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from aigc_explain.evidence.classifier import cue_auc, shortcut_verdict, single_cue_aucs
 from aigc_explain.evidence.cues import cues_from_bytes, read_cues
+from aigc_explain.evidence.features import MeanImages, ResidualFeatures, content_features, history_features
+from aigc_explain.evidence.geometry import Geometry, choose_geometry, native_sides
+from aigc_explain.evidence.localise import choose_grid_block, pooled_log_energy
 from aigc_explain.evidence.pixels import PixelEvidence, ResidualFingerprint, residual_energy, residual_maps
+from aigc_explain.evidence.summary import PEAK_RATIO, PEAK_SHARPNESS, fingerprint_peak, summarize_evidence
 from aigc_explain.evidence.verdict import verdict
 from aigc_explain.core.folders import (NoReadableImages, Sample, balanced_subset, describe_error, find_samples,
                                        labelled_splits, one_class_warning)
@@ -24,22 +29,23 @@ from aigc_explain.core.images import Reencode, Resize, read_image
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+__all__ = ["ALL", "AuditResult", "AuditSettings", "Evidence", "PEAK_RATIO", "PEAK_SHARPNESS", "fingerprint_peak",
+           "gather", "run_audit"]
+SCHEMA_VERSION = 2  # 2: localisation against a permutation null, budget, geometry
 BATCH = 64  # images whose residuals are folded into the accumulators at once
-PEAK_RATIO = 10.0  # a fingerprint peak: the fakes' power there is this many times the reals' ...
-# ... and this many times the median of its 7x7 neighbourhood (a line, not a broad hump). The power of one bin of
-# a mean of noise is ~exponential, so a chance bin exceeds 25x the median with p = 2**-25: < 1e-3 over 256x256 bins.
-PEAK_SHARPNESS = 25.0
 ALL = "all"
+FEATURE_KINDS = ("blocks", "content", "history", "residual")
 
 
 @dataclass(frozen=True)
 class AuditSettings:
-    size: int = 224
+    size: int = 224  # the largest audit size; smaller images stay at native size unless ``enlarge``
+    enlarge: bool = False
     limit: int | None = None  # at most this many images per split, balanced between the classes
     reencode: str | None = None
     folds: int = 5
     n_boot: int = 2000
+    n_perm: int = 200  # label permutations of the localisation's null
     seed: int = 0
     corner_frac: float = 0.25
     center_frac: float = 0.5
@@ -55,17 +61,27 @@ class AuditSettings:
             raise ValueError(f"--folds must be >= 2, got {self.folds}")
         if self.n_boot < 1:
             raise ValueError(f"--n-boot must be >= 1, got {self.n_boot}")
+        if self.n_perm < 19:
+            raise ValueError(f"--n-perm must be >= 19 (a p-value below 0.05 needs 19 permutations), got {self.n_perm}")
 
 
 @dataclass
 class Evidence:
-    """What one split (or all of them) holds: the cue rows and labels, and the streaming pixel evidence."""
+    """What one split (or all of them) holds: the cue rows and labels, the streaming pixel evidence, and per
+    image the feature vectors of ``FEATURE_KINDS`` (pooled log energy on ``grid``, content, history, residual)."""
 
     pixels: PixelEvidence
     fingerprint: ResidualFingerprint
+    means: MeanImages
+    grid: tuple[int, int]
     paths: list[str] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
+    features: dict[str, list[np.ndarray]] = field(default_factory=lambda: {k: [] for k in FEATURE_KINDS})
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.fingerprint.shape
 
 
 @dataclass
@@ -75,56 +91,76 @@ class AuditResult:
     evidence: dict[str, Evidence]  # "all" first, then each split
     summary: dict[str, Any]
     skipped: list[tuple[str, str]]
+    geometry: Geometry
 
 
-def _new_evidence(s: AuditSettings) -> Evidence:
-    shape = (s.size, s.size)
-    return Evidence(PixelEvidence(shape, seed=s.seed, corner_frac=s.corner_frac, center_frac=s.center_frac,
-                                  border_frac=s.border_frac), ResidualFingerprint(shape))
+class _Gatherer:
+    """The per-size parts shared by every split: resize, the pooling block, the residual features."""
 
+    def __init__(self, s: AuditSettings, geometry: Geometry) -> None:
+        self.settings, self.size = s, geometry.size
+        self.fracs = (s.corner_frac, s.center_frac, s.border_frac)
+        self.block = choose_grid_block(self.size, self.size, self.fracs)
+        self.resize, self.reencode = Resize(self.size), Reencode.parse(s.reencode)
+        self.residual = ResidualFeatures((self.size, self.size), self.fracs)
 
-def _read(sample: Sample, reencode: Reencode | None, resize: Resize) -> tuple[dict[str, Any], np.ndarray]:
-    """The file's cues and its pixels at audit size (re-encoded first when asked)."""
-    if sample.problem:
-        raise OSError(sample.problem)
-    image = read_image(sample.path)
-    if reencode is None:
-        cues = read_cues(sample.path)
-    else:
-        data = reencode.encode(image.permute(1, 2, 0).numpy())  # encoded once: its cues and its pixels
-        cues = cues_from_bytes(data, name=sample.path)
-        image = image if reencode.kind == "png" else reencode.decode(data)
-    return cues.as_dict(), resize(image).permute(1, 2, 0).contiguous().numpy()
+    def new_evidence(self) -> Evidence:
+        shape, k = (self.size, self.size), self.block
+        return Evidence(PixelEvidence(shape, n_boot=None), ResidualFingerprint(shape), MeanImages(shape),
+                        (self.size // k, self.size // k))
 
+    def read(self, sample: Sample) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+        """The file's cues, its pixels at audit size and its history features at native size (re-encoded
+        first when asked)."""
+        if sample.problem:
+            raise OSError(sample.problem)
+        image = read_image(sample.path)
+        if self.reencode is None:
+            cues = read_cues(sample.path)
+        else:
+            data = self.reencode.encode(image.permute(1, 2, 0).numpy())  # encoded once: its cues and its pixels
+            cues = cues_from_bytes(data, name=sample.path)
+            image = image if self.reencode.kind == "png" else self.reencode.decode(data)
+        native = image.permute(1, 2, 0).contiguous().numpy()
+        return cues.as_dict(), self.resize(image).permute(1, 2, 0).contiguous().numpy(), history_features(native)
 
-def _flush(batch: list[tuple[np.ndarray, int]], targets: list[Evidence], first_id: int) -> None:
-    residuals = residual_maps([img for img, _ in batch])
-    labels = np.array([label for _, label in batch])
-    ids = np.arange(first_id, first_id + len(batch))
-    energy = residual_energy(residuals)  # once for the overall and the split evidence
-    for ev in targets:
-        ev.pixels.add(energy, labels, ids=ids)
-        ev.fingerprint.add(residuals, labels)
+    def flush(self, batch: list[tuple[np.ndarray, int, np.ndarray]], targets: list[Evidence]) -> None:
+        images = np.stack([img for img, _, _ in batch])
+        residuals = residual_maps(list(images))
+        labels = np.array([label for _, label, _ in batch])
+        energy = residual_energy(residuals)  # once for the overall and the split evidence
+        feats = {"blocks": pooled_log_energy(energy, self.block), "residual": self.residual(residuals, energy),
+                 "content": np.stack([content_features(img) for img in images]),
+                 "history": np.stack([h for _, _, h in batch])}
+        for ev in targets:
+            ev.pixels.add(energy, labels)
+            ev.fingerprint.add(residuals, labels)
+            ev.means.add(images, labels)
+            for kind, rows in feats.items():
+                ev.features[kind].extend(rows)
 
 
 def gather(data: str | Path, settings: AuditSettings = AuditSettings(), *,
-           progress: bool = False) -> tuple[dict[str, Evidence], list[tuple[str, str]]]:
+           progress: bool = False) -> tuple[dict[str, Evidence], list[tuple[str, str]], Geometry]:
     """One pass over the images of ``data`` (a class folder or a split root): evidence overall and per split."""
     splits = {name: balanced_subset(find_samples(folder, require_labels=True), settings.limit)
               for name, folder in labelled_splits(data).items()}
-    reencode, resize = Reencode.parse(settings.reencode), Resize(settings.size)
-    evidence = {ALL: _new_evidence(settings)}
+    geometry = choose_geometry(native_sides([x.path for samples in splits.values() for x in samples]),
+                               settings.size, enlarge=settings.enlarge)
+    if geometry.statement():
+        log.warning("%s", geometry.statement())
+    gatherer = _Gatherer(settings, geometry)
+    evidence = {ALL: gatherer.new_evidence()}
     skipped: list[tuple[str, str]] = []
-    next_id = 0
-    total = sum(len(s) for s in splits.values())
+    total = sum(len(x) for x in splits.values())
     bar = tqdm(total=total, desc="audit", disable=not progress)
     for name, samples in splits.items():
-        targets = [evidence[ALL]] + ([evidence.setdefault(name, _new_evidence(settings))] if name else [])
-        batch: list[tuple[np.ndarray, int]] = []
+        targets = [evidence[ALL]] + ([evidence.setdefault(name, gatherer.new_evidence())] if name else [])
+        batch: list[tuple[np.ndarray, int, np.ndarray]] = []
         for sample in samples:
             bar.update()
             try:
-                cues, pixels = _read(sample, reencode, resize)
+                cues, pixels, history = gatherer.read(sample)
             except (OSError, ValueError, SyntaxError, RuntimeError, Image.DecompressionBombError) as exc:
                 skipped.append((sample.path, sample.problem or describe_error(exc)))
                 continue
@@ -132,80 +168,28 @@ def gather(data: str | Path, settings: AuditSettings = AuditSettings(), *,
                 ev.paths.append(sample.path)
                 ev.rows.append(cues)
                 ev.labels.append(sample.label)
-            batch.append((pixels, sample.label))
+            batch.append((pixels, sample.label, history))
             if len(batch) == BATCH:
-                _flush(batch, targets, next_id)
-                next_id, batch = next_id + len(batch), []
+                gatherer.flush(batch, targets)
+                batch = []
         if batch:
-            _flush(batch, targets, next_id)
-            next_id += len(batch)
+            gatherer.flush(batch, targets)
     bar.close()
     if not evidence[ALL].paths:
         raise NoReadableImages(f"none of the {total} images under {data} could be read", skipped)
-    return evidence, skipped
-
-
-def fingerprint_peak(fp: ResidualFingerprint) -> dict[str, Any]:
-    """The strongest sharp line of the fakes' mean-residual spectrum that the reals lack (DC left out).
-
-    A fixed periodic pattern (an up-sampling checkerboard) survives averaging over images and shows as a
-    line: far above its neighbourhood and far above the reals' power there. Content that merely differs
-    on average (objects centred in the fakes) gives broad humps instead, which are not reported."""
-    from scipy.ndimage import median_filter
-
-    fake, real = fp.mean_residual_power(1), fp.mean_residual_power(0)
-    h, w = fp.shape
-    sharpness = fake / np.maximum(median_filter(fake, size=7, mode="wrap"), 1e-300)
-    ratio = fake / np.maximum(real, 1e-300)
-    ratio[h // 2, w // 2] = 0.0  # DC: the mean grey level, not a pattern
-    above = ratio >= PEAK_RATIO  # lines the reals lack; of those, the sharpest
-    pick = np.where(above, sharpness, -np.inf) if above.any() else ratio
-    i, j = np.unravel_index(int(np.argmax(pick)), fake.shape)
-    found = bool(above[i, j] and sharpness[i, j] >= PEAK_SHARPNESS)
-    fy, fx = (float(f[k]) for f, k in zip(fp.frequencies(), (i, j)))
-    return {"freq": [fy, fx], "fake_power": float(fake[i, j]), "real_power": float(real[i, j]),
-            "ratio": float(min(ratio[i, j], 1e12)), "sharpness": float(sharpness[i, j]),
-            "sharpness_needed": PEAK_SHARPNESS, "periodic_peak": found}
-
-
-def _cue_part(ev: Evidence, s: AuditSettings) -> dict[str, Any]:
-    labels = np.array(ev.labels)
-    if min((labels == 0).sum(), (labels == 1).sum()) < 2:
-        return {"cue_auc": None, "cue_auc_ci95": [None, None], "cues": []}
-    result = cue_auc(ev.rows, labels, folds=s.folds, seed=s.seed, n_boot=s.n_boot)
-    single = single_cue_aucs(ev.rows, labels)
-    return {"cue_auc": result["auc"], "cue_auc_ci95": [result["ci_low"], result["ci_high"]], "cues": single,
-            "cue_folds": result["folds"], "cue_model": result["model"],
-            "cue_verdict": shortcut_verdict(result["auc"], (result["ci_low"], result["ci_high"]), single)}
-
-
-def _pixel_part(ev: Evidence) -> dict[str, Any]:
-    if min(ev.pixels.n) < 1:
-        return {"pixel_corner_share": {"mean": None, "ci95": [None, None]}, "pixel_masses": {}}
-    masses = ev.pixels.region_summary()
-    share = masses["corner_share"]
-    return {"pixel_corner_share": {"mean": share["mean"], "ci95": share["ci95"]}, "pixel_masses": masses,
-            "pixel_masses_real": ev.pixels.region_summary(direction="real"),
-            "pixel_masses_either": ev.pixels.region_summary(direction="either"),
-            "fingerprint": fingerprint_peak(ev.fingerprint)}
-
-
-def summarize_evidence(ev: Evidence, s: AuditSettings) -> dict[str, Any]:
-    labels = np.array(ev.labels)
-    return {"n_images": len(ev.paths), "n_real": int((labels == 0).sum()), "n_fake": int((labels == 1).sum()),
-            **_cue_part(ev, s), **_pixel_part(ev)}
+    return evidence, skipped, geometry
 
 
 def run_audit(data: str | Path, settings: AuditSettings = AuditSettings(), *, progress: bool = False) -> AuditResult:
     """The whole audit of ``data``: evidence, per-split summaries and the verdict (``audit.verdict``)."""
-    evidence, skipped = gather(data, settings, progress=progress)
-    overall = summarize_evidence(evidence[ALL], settings)
+    evidence, skipped, geometry = gather(data, settings, progress=progress)
+    overall = summarize_evidence(evidence[ALL], settings, budget=True)
     folders = labelled_splits(data)
     per_split = {name: {"folder": str(folders[name].resolve()), **summarize_evidence(ev, settings)}
                  for name, ev in evidence.items() if name != ALL}
     warning = one_class_warning([Sample(p, y) for p, y in zip(evidence[ALL].paths, evidence[ALL].labels)], data)
     summary = {"schema_version": SCHEMA_VERSION, "data": str(data), "data_resolved": str(Path(data).resolve()),
-               **overall, "per_split": per_split,
+               **overall, "per_split": per_split, "geometry": geometry.to_json(),
                "n_skipped": len(skipped), "settings": settings.__dict__, "warnings": [warning] if warning else []}
     summary["verdict"] = verdict(summary)
-    return AuditResult(settings, str(data), evidence, summary, skipped)
+    return AuditResult(settings, str(data), evidence, summary, skipped, geometry)

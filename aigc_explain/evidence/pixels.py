@@ -116,12 +116,13 @@ class PixelEvidence:
     default to a running count from ``first_id``; give shards disjoint ids (``first_id`` or ``ids=``)
     so ``merge`` equals one pass.
     """
-    def __init__(self, shape: tuple[int, int], *, n_boot: int = 200, seed: int = 0, block: int | None = None,
+    def __init__(self, shape: tuple[int, int], *, n_boot: int | None = 200, seed: int = 0, block: int | None = None,
                  corner_frac: float = 0.25, center_frac: float = 0.5, border_frac: float = 0.125,
                  first_id: int = 0) -> None:
-        self.boot = PoissonBootstrap(tuple(shape), n_boot=n_boot, seed=seed, block=block,
-                                     fracs=(corner_frac, center_frac, border_frac))
-        self.shape = self.boot.shape
+        # n_boot=None: means and variances only (the audit localises on its own pooled grid, ``localise``)
+        self.boot = None if n_boot is None else PoissonBootstrap(
+            tuple(shape), n_boot=n_boot, seed=seed, block=block, fracs=(corner_frac, center_frac, border_frac))
+        self.shape = self.boot.shape if self.boot else (int(shape[0]), int(shape[1]))
         self.n = np.zeros(2, dtype=np.int64)
         self._mean = np.zeros((2, *self.shape))
         self._m2 = np.zeros((2, *self.shape))
@@ -140,7 +141,8 @@ class PixelEvidence:
             sel = lab == c
             if sel.any():
                 self.n[c], self._mean[c], self._m2[c] = _chan(self.n[c], self._mean[c], self._m2[c], maps[sel])
-        self.boot.add(maps, lab, ids)
+        if self.boot is not None:
+            self.boot.add(maps, lab, ids)
         if ids.size:
             self.next_id = max(self.next_id, int(ids.max()) + 1)
 
@@ -148,7 +150,10 @@ class PixelEvidence:
         """Fold another accumulator (another shard, disjoint image ids) into this one, in place."""
         if not isinstance(other, PixelEvidence):
             raise ValueError(f"other must be a PixelEvidence, got {type(other).__name__}")
-        self.boot.merge(other.boot)  # checks shape and settings first
+        if (self.boot is None) != (other.boot is None) or other.shape != self.shape:
+            raise ValueError("other must have this accumulator's shape and bootstrap (both with or both without)")
+        if self.boot is not None:
+            self.boot.merge(other.boot)  # checks shape and settings first
         for c in (0, 1):
             n, m = self.n[c], other.n[c]
             if m == 0:
@@ -206,6 +211,8 @@ class PixelEvidence:
         ``direction="real"`` measures where the reals exceed the fakes instead, ``"either"`` |fake − real|.
         """
         self._need(1, "region_summary")
+        if self.boot is None:
+            raise ValueError("region_summary needs the bootstrap; build PixelEvidence with n_boot (e.g. 200)")
         out = self.boot.summary(self._mean[0], self._mean[1], int(self.n.sum()), confidence, direction)
         out.update(n_real=int(self.n[0]), n_fake=int(self.n[1]),
                    measured_on=f"{DIRECTIONS[direction]} of the classes' mean residual energy, block-pooled")
@@ -214,7 +221,7 @@ class PixelEvidence:
     def state_dict(self) -> dict[str, np.ndarray]:
         """Plain numpy arrays, for ``np.savez``."""
         return {"n": self.n.copy(), "mean": self._mean.copy(), "m2": self._m2.copy(),
-                "next_id": np.array(self.next_id), **self.boot.state_dict()}
+                "next_id": np.array(self.next_id), **(self.boot.state_dict() if self.boot else {})}
 
     @classmethod
     def from_state(cls, state: dict) -> PixelEvidence:

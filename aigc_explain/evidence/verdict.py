@@ -5,44 +5,44 @@ from __future__ import annotations
 
 from typing import Any
 
-SMALL_EXCESS = 0.02  # below this share of the reals' residual energy the classes barely differ in the pixels
+from aigc_explain.evidence.budget import SIZE_ONLY, budget_sentence
 
 
-def _where(lo: float | None, hi: float | None) -> str:
-    if lo is None or hi is None:
-        return "somewhere the corner share cannot tell"
-    if lo > 0.5:
-        return "more in the corners than in the centre"
-    if hi < 0.5:
-        return "more in the centre than in the corners"
-    return "in the corners and the centre alike"
-
-
-def pixel_sentence(masses: dict[str, Any], reals_exceed: dict[str, Any] | None = None) -> str:
-    if not masses:
-        return "the pixel evidence needs images of both classes."
-    if masses.get("empty"):
-        if not reals_exceed or reals_exceed.get("empty"):
-            return "the classes do not differ in high-frequency residual energy anywhere."
-        share = reals_exceed["corner_share"]
-        lo, hi = share["ci95"]
-        band = "" if share["mean"] is None or lo is None else f" (corner share {share['mean']:.2f} [{lo:.2f}, {hi:.2f}])"
-        return (f"nowhere do the fakes carry more high-frequency residual energy than the reals: they lack "
-                f"{reals_exceed['excess_energy']:.0%} of the reals' residual energy, {_where(lo, hi)}{band}.")
-    excess = masses.get("excess_energy") or 0.0
-    share = masses["corner_share"]
+def _share(d: dict[str, Any]) -> str:
+    share = d["corner_share"]
     lo, hi = share["ci95"]
-    band = (f"corner share {share['mean']:.2f} [{lo:.2f}, {hi:.2f}]" if share["mean"] is not None and lo is not None
-            else "corner share undefined")
-    size = ("the classes barely differ in high-frequency residual energy" if excess < SMALL_EXCESS else
-            "the fakes carry more high-frequency residual energy than the reals")
-    return (f"{size} (the excess is {excess:.1%} of the reals' energy); where the fakes exceed the reals, they do "
-            f"so {_where(lo, hi)} ({band}; 0.5 = as much in the corners as in the centre).")
+    band = "" if lo is None else f" [{lo:.2f}, {hi:.2f}]"
+    return f"corner share {share['mean']:.2f}{band}, permutation p = {share['p_value']:.3g}"
 
 
-def fingerprint_sentence(peak: dict[str, Any] | None) -> str:
+def pixel_sentence(loc: dict[str, Any] | None) -> str:
+    """Where the classes differ in residual energy, stated only where it beats the shuffled-label null."""
+    if not loc:
+        return "the pixel evidence needs at least two images of each class."
+    fake, real = loc["fake"], loc["real"]
+    placed = [(who, d) for who, d in (("fakes", fake), ("reals", real)) if d["localised"]]
+    if placed:
+        parts = [f"where the {who} carry more high-frequency residual energy, it lies in the "
+                 f"{'corners' if d['where'] == 'corners' else 'centre'} ({_share(d)}; 0.5 = corners and centre "
+                 f"alike)" for who, d in placed]
+        return "; ".join(parts) + "."
+    differs = [(who, d) for who, d in (("fakes", fake), ("reals", real)) if d["differs"]]
+    if differs:
+        who, d = differs[0]
+        return (f"the {who} carry more high-frequency residual energy than shuffled labels give (p = "
+                f"{d['p_value']:.3g}), but in no one place: the corner share beats no null ({_share(d)}).")
+    return (f"there is no localised difference: the classes' residual energy differs no more than with shuffled "
+            f"labels (p = {fake['p_value']:.3g} for fakes > reals, {real['p_value']:.3g} for reals > fakes).")
+
+
+def fingerprint_sentence(peak: dict[str, Any] | None, geometry: dict[str, Any] | None = None) -> str:
     if not peak:
         return ""
+    resized = ""
+    if geometry and geometry.get("stated"):
+        resized = (f" Both classes were enlarged alike by the audit (up to {geometry['max_enlargement']:.1f}x), so a "
+                   f"line may be that resampling meeting the classes' different content rather than a pattern of "
+                   f"the fakes; audit without --enlarge to tell.")
     if not peak["periodic_peak"]:
         fy, fx = peak["freq"]
         return (f"the fakes' mean residual shows no periodic peak that noise could not make (its sharpest line above "
@@ -51,10 +51,10 @@ def fingerprint_sentence(peak: dict[str, Any] | None) -> str:
     fy, fx = peak["freq"]
     ratio = "far above" if peak["ratio"] is None else f"{peak['ratio']:.0f}x"
     return (f"the fakes' mean residual has a periodic peak at ({fy:+.3g}, {fx:+.3g}) cycles/pixel, {ratio} the "
-            f"reals' power there: a fixed pattern such as up-sampling leaves, which a detector can learn.")
+            f"reals' power there (fakes and reals compared after the same resize): a fixed pattern such as "
+            f"up-sampling leaves, which a detector can learn." + resized)
 
 
-SIZE_ONLY = ("file_size", "bytes_per_pixel")  # what a JPEG of the same settings still varies in: its content's detail
 
 
 def cue_sentence(summary: dict[str, Any]) -> str:
@@ -73,8 +73,11 @@ def cue_sentence(summary: dict[str, Any]) -> str:
 
 
 def verdict(summary: dict[str, Any]) -> str:
-    """Sentences from an audit summary (the file cues, the pixel evidence, the fingerprint)."""
-    cue = cue_sentence(summary)
-    sentences = [cue + ".", pixel_sentence(summary.get("pixel_masses") or {}, summary.get("pixel_masses_real")),
-                 fingerprint_sentence(summary.get("fingerprint"))]
+    """Sentences from an audit summary: the budget, the file cues, the pixel evidence, the fingerprint and the
+    audit's own resizing."""
+    geometry = summary.get("geometry") or {}
+    sentences = [cue_sentence(summary) + ".", budget_sentence(summary.get("budget") or {}),
+                 pixel_sentence(summary.get("localisation")),
+                 fingerprint_sentence(summary.get("fingerprint"), geometry),
+                 (geometry.get("statement") or "") + ("." if geometry.get("statement") else "")]
     return " ".join(s[0].upper() + s[1:] for s in sentences if s)

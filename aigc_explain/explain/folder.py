@@ -26,7 +26,7 @@ from aigc_explain.core.images import eval_transform, prepend, Reencode
 from aigc_explain.core.inference import AMP_MODES
 from aigc_explain.core.loader import make_loader
 from aigc_explain.core.models import Detector
-from aigc_explain.explain.layers import reshape_transform_for, resolve_layer
+from aigc_explain.explain.layers import auto_layer, reshape_transform_for, resolve_layer
 from aigc_explain.explain.maps import resolution_warning, upsample_positive
 from aigc_explain.explain.methods import TARGETS, check_amp_for, compute_cams
 from aigc_explain.runs.contract import GROUPS, LABEL_NAMES, MASS_KEYS
@@ -87,6 +87,7 @@ class CamResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     selection: dict[str, Any] | None = None  # which images the whole (unsharded) run selects: shards must agree
+    layer_choice: dict[str, Any] | None = None  # how the layer was chosen (--layer auto: the rule's reason)
 
     @property
     def preds(self) -> np.ndarray:
@@ -113,7 +114,8 @@ class CamResult:
                 "n_skipped": len(self.skipped), "accuracy": accuracy, "method": self.settings.method,
                 "target": self.settings.target, "layer": self.layer_name, "map_size": list(self.map_size),
                 "input_size": list(self.input_size), "warnings": self.warnings,
-                "settings": asdict(self.settings), "detector": self.detector_config, "selection": self.selection}
+                "settings": asdict(self.settings), "detector": self.detector_config, "selection": self.selection,
+                "layer_choice": self.layer_choice}
 
 
 def select_samples(folder: str | Path, settings: CamSettings) -> tuple[list[Sample], list[int], dict[str, Any]]:
@@ -150,7 +152,9 @@ def explain_samples(detector: Detector, samples: list[Sample], settings: CamSett
     positions = list(range(len(samples))) if positions is None else positions
     detector = detector.to(device).eval()
     size = (detector.image_size, detector.image_size)
-    layer_name, layer = resolve_layer(detector.backbone, settings.layer, image_size=detector.image_size)
+    choice = auto_layer(detector.backbone, detector.image_size) if settings.layer == "auto" else None
+    layer_name, layer = resolve_layer(detector.backbone, choice.name if choice else settings.layer,
+                                      image_size=detector.image_size)
     transform = reshape_transform_for(detector.backbone, layer_name)
     preprocess = prepend(eval_transform(detector.image_size, detector.mean, detector.std),
                          Reencode.parse(settings.reencode), perturbation)
@@ -177,8 +181,11 @@ def explain_samples(detector: Detector, samples: list[Sample], settings: CamSett
         masses.append(rm)
     if not kept:
         raise NoReadableImages(f"none of the {len(samples)} images of {name} could be read", skipped)
-    return _result(settings, detector, layer_name, size, samples, positions, kept, raws, logits, masses, accs,
-                   skipped)
+    result = _result(settings, detector, layer_name, size, samples, positions, kept, raws, logits, masses, accs,
+                     skipped)
+    result.layer_choice = {"asked": settings.layer, **(choice.record() if choice else
+                                                      {"layer": layer_name, "reason": "given by --layer"})}
+    return result
 
 
 def _accumulate(accs: dict[str, MeanMapAccumulator], up: np.ndarray, labels: np.ndarray, preds: np.ndarray) -> None:

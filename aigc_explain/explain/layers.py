@@ -7,7 +7,9 @@ from __future__ import annotations
 import contextlib
 import difflib
 import math
+import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -25,26 +27,122 @@ def _arch(backbone: nn.Module) -> str:
     return "cnn"
 
 
-def _auto_layer_name(backbone: nn.Module, image_size: int) -> str:
+# The auto layer's map must resolve corners from centre: with the default regions (corner squares of a quarter
+# of the side, the centre half) a side of 7 leaves each corner square and the centre at least one cell of its own.
+AUTO_MIN_SIDE = 7
+
+
+@dataclass(frozen=True)
+class LayerChoice:
+    name: str
+    map_size: tuple[int, int]
+    reason: str
+
+    def record(self) -> dict[str, object]:
+        return {"layer": self.name, "map_size": list(self.map_size), "reason": self.reason}
+
+
+def block_names(backbone: nn.Module) -> list[str]:
+    """The backbone's top-level blocks in forward order (ResNet stages, ``features`` children, ViT/Swin blocks)."""
     arch = _arch(backbone)
     if arch == "vit":
-        return f"blocks.{len(backbone.blocks) - 1}.norm1"
+        return [f"blocks.{i}.norm1" for i in range(len(backbone.blocks))]
     if arch == "swin":
-        return f"layers.{len(backbone.layers) - 1}.blocks.{len(backbone.layers[-1].blocks) - 1}.norm1"
-    for group in ("layer4", "features"):  # ResNets (torchvision, timm); torchvision MobileNet & co.
-        seq = getattr(backbone, group, None)
-        if isinstance(seq, nn.Sequential) and len(seq) > 0:
-            return f"{group}.{list(seq._modules)[-1]}"
-    layers = list_layers(backbone, image_size)
-    if not layers:
+        return [f"layers.{i}.blocks.{len(stage.blocks) - 1}.norm1" for i, stage in enumerate(backbone.layers)]
+    stages = [f"layer{i}" for i in range(1, 5) if isinstance(getattr(backbone, f"layer{i}", None), nn.Sequential)]
+    if stages:
+        return [f"{s}.{list(getattr(backbone, s)._modules)[-1]}" for s in stages if len(getattr(backbone, s))]
+    features = getattr(backbone, "features", None)
+    if isinstance(features, nn.Sequential):
+        return [f"features.{k}" for k in features._modules]
+    return []
+
+
+def auto_layer(backbone: nn.Module, image_size: int) -> LayerChoice:
+    """``--layer auto``: the deepest top-level block whose map at ``image_size`` has a side of at least
+    ``AUTO_MIN_SIDE`` (so corners and centre are told apart); where none has, the block with the largest map."""
+    if _arch(backbone) == "vit":  # every block has the model's token grid: the last one
+        grid = tuple(int(v) for v in backbone.patch_embed.grid_size)
+        coarse = "" if min(grid) >= AUTO_MIN_SIDE else ", too coarse to tell corners from centre well"
+        return LayerChoice(block_names(backbone)[-1], grid, f"the last block; every block has the {grid[0]}x{grid[1]} "
+                                                              f"token grid{coarse}")
+    try:
+        grids = dict(list_layers(backbone, image_size))
+    except (RuntimeError, AssertionError) as exc:  # e.g. a model built for a fixed non-square input
+        last = block_names(backbone)[-1:] or [None]
+        if last[0] is None:
+            raise ValueError(f"cannot probe {type(backbone).__name__} at {image_size} px ({exc}); pass a layer "
+                             f"name (use --list-layers)") from None
+        return LayerChoice(last[0], (0, 0), f"the last block; map sizes could not be probed at {image_size} px")
+    if not grids:
         raise ValueError(f"no module of {type(backbone).__name__} outputs a spatial map at "
                          f"image_size={image_size}; pass a layer name (use --list-layers)")
-    return layers[-1][0]
+    candidates = [n for n in block_names(backbone) if n in grids] or list(grids)
+    last = candidates[-1]
+    (lh, lw) = grids[last]
+    for name in reversed(candidates):
+        h, w = grids[name]
+        if min(h, w) >= AUTO_MIN_SIDE:
+            why = (f"the last block; its {h}x{w} map at {image_size} px resolves corners from centre "
+                   f"(side >= {AUTO_MIN_SIDE})") if name == last else \
+                  (f"the deepest block whose map at {image_size} px resolves corners from centre ({h}x{w}, side >= "
+                   f"{AUTO_MIN_SIDE}); the last block {last} gives only {lh}x{lw}")
+            return LayerChoice(name, (h, w), why)
+    best = max(reversed(candidates), key=lambda n: min(grids[n]))
+    h, w = grids[best]
+    return LayerChoice(best, (h, w), f"no block's map reaches side {AUTO_MIN_SIDE} at {image_size} px; the largest "
+                                     f"({h}x{w}) is used, too coarse to tell corners from centre well")
+
+
+def layer_table(backbone: nn.Module, image_size: int) -> list[tuple[str, tuple[int, int], bool, bool]]:
+    """``(name, map size, is a top-level block, is the auto choice)`` for every candidate layer: the blocks
+    first (forward order), then every other module with a spatial map."""
+    grids = list_layers(backbone, image_size)
+    blocks = set(block_names(backbone))
+    chosen = auto_layer(backbone, image_size).name
+    rows = [(n, g, True, n == chosen) for n, g in grids if n in blocks]
+    return rows + [(n, g, False, n == chosen) for n, g in grids if n not in blocks]
+
+
+def format_layer_table(rows: list[tuple[str, tuple[int, int], bool, bool]], image_size: int) -> str:
+    """``--list-layers`` as text: blocks, then other modules; ``*`` marks the auto choice."""
+    lines = [f"map size of each layer at the input size {image_size} px; * = --layer auto (the deepest block "
+             f"whose map has a side >= {AUTO_MIN_SIDE})", "top-level blocks:"]
+    for i, (name, (h, w), block, chosen) in enumerate(rows):
+        if not block and (i == 0 or rows[i - 1][2]):
+            lines.append("other modules:")
+        lines.append(f"{'*' if chosen else ' '} {name}\t{h}x{w}")
+    return "\n".join(lines)
+
+
+def dotted_name(backbone: nn.Module, spec: str) -> str:
+    """grad-cam's spelling as a dotted module name: ``layer4[-1]`` -> ``layer4.2``, ``model.features[-1]`` ->
+    ``features.18`` (indices count the children, negative from the end); names without brackets pass as they are."""
+    spec = spec.strip()
+    for prefix in ("model.backbone.", "model.", "backbone."):
+        spec = spec.removeprefix(prefix)
+    if "[" not in spec:
+        return spec
+    module, parts = backbone, []
+    for token in re.findall(r"\[\s*-?\d+\s*\]|[^.\[\]]+", spec):
+        children = list(module._modules)
+        if token.startswith("["):
+            index = int(token.strip("[] "))
+            if not -len(children) <= index < len(children):
+                raise ValueError(f"layer={spec!r}: index {index} is out of range for {type(module).__name__} with "
+                                 f"{len(children)} children; use --list-layers to see valid names")
+            token = children[index]
+        if token not in module._modules:
+            return ".".join(parts + [token])  # resolve_layer names the problem with close matches
+        parts.append(token)
+        module = module._modules[token]
+    return ".".join(parts)
 
 
 def resolve_layer(backbone: nn.Module, spec: str = "auto", *, image_size: int = 224) -> tuple[str, nn.Module]:
-    """The target layer: "auto" picks the usual Grad-CAM layer, otherwise a dotted module name."""
-    name = _auto_layer_name(backbone, image_size) if spec == "auto" else spec
+    """The target layer: "auto" (see ``auto_layer``), otherwise a dotted module name (grad-cam's ``layer4[-1]``
+    indexing accepted)."""
+    name = auto_layer(backbone, image_size).name if spec == "auto" else dotted_name(backbone, spec)
     try:
         if not name:
             raise AttributeError(name)

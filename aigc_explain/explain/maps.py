@@ -21,9 +21,14 @@ def upsample_positive(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return upsample(np.maximum(raw, 0), size)
 
 
+# A corner square must span at least this many map cells: 7 cells a side with the default corner fraction, the
+# rule --layer auto follows (explain.layers.AUTO_MIN_SIDE).
+MIN_CORNER_CELLS = 1.75
+
+
 def resolution_warning(map_size: tuple[int, int], corner_frac: float, layer: str) -> str | None:
     cells = corner_frac * min(map_size)
-    if cells >= 2:
+    if cells >= MIN_CORNER_CELLS:
         return None
     return (f"the CAM of layer {layer} is only {map_size[0]}x{map_size[1]}: a corner square spans {cells:.2g} map "
             f"cells, too coarse to separate corners from content; try an earlier layer (--list-layers)")

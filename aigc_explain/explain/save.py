@@ -7,6 +7,7 @@ Files: ``per_image.csv``, ``cams.npz`` (raw signed maps at the layer's resolutio
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import math
@@ -20,6 +21,7 @@ from aigc_explain.core.images import describe_preprocessing, read_image
 from aigc_explain.core.inference import resolve_device
 from aigc_explain.core.models import Detector
 from aigc_explain.explain.folder import CamResult, CamSettings, explain_folder, label_name
+from aigc_explain.explain.layers import list_layers, reshape_transform_for
 from aigc_explain.explain.methods import scale_like_gradcam
 from aigc_explain.reporting.figures import contact_sheet, heatmap_figure, overlay, save_figure
 from aigc_explain.runs.contract import CSV_COLUMNS, MASS_KEYS
@@ -41,8 +43,10 @@ def per_image_rows(result: CamResult) -> list[list[Any]]:
             for i, (p, y, pf, pr) in enumerate(zip(result.paths, result.labels, result.prob_fake, result.preds))]
 
 
-def save_result(result: CamResult, out: str | Path, *, overlays: int = 4, extra_summary: dict | None = None) -> dict:
-    """Write every output file into ``out`` (an existing, empty run folder); returns the summary."""
+def save_result(result: CamResult, out: str | Path, *, overlays: int = 4, extra_summary: dict | None = None,
+                images_root: str | Path | None = None) -> dict:
+    """Write every output file into ``out`` (an existing, empty run folder); returns the summary. Overlays read
+    only images inside ``images_root`` when given (paths that came from files are never trusted further)."""
     out = Path(out)
     write_csv(out / "per_image.csv", CSV_COLUMNS, per_image_rows(result))
     save_npz(out / "cams.npz", compressed=True, paths=np.array(result.paths), index=result.indices,
@@ -63,7 +67,7 @@ def save_result(result: CamResult, out: str | Path, *, overlays: int = 4, extra_
                           "border_frac": result.settings.border_frac}
     write_json(out / "summary.json", summary)
     if overlays > 0:
-        _overlays(result, out, overlays)
+        _overlays(result, out, overlays, images_root)
     write_skipped(out, result.skipped)
     return summary
 
@@ -97,11 +101,35 @@ def pick_overlays(result: CamResult, n: int) -> list[tuple[str, str, int]]:
     return picks
 
 
-def _overlays(result: CamResult, out: Path, n: int) -> None:
+MAX_STEM = 80  # file names stay far below the 255 bytes file systems allow
+
+
+def overlay_name(group: str, kind: str, k: int, stem: str) -> str:
+    """``<group>_<kind>_<k>_<stem>.png``; a long stem is cut and given a hash of the whole, so names stay short
+    and distinct."""
+    if len(stem.encode("utf-8", "surrogateescape")) > MAX_STEM:
+        digest = hashlib.sha256(stem.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+        stem = stem.encode("utf-8", "surrogateescape")[:40].decode("utf-8", "ignore") + "-" + digest
+    return f"{group}_{kind}_{k:03d}_{stem}.png"
+
+
+def _inside(path: str, root: Path | None) -> bool:
+    if root is None:
+        return True
+    resolved = Path(path).resolve()
+    return resolved == root or root in resolved.parents
+
+
+def _overlays(result: CamResult, out: Path, n: int, images_root: str | Path | None = None) -> None:
     folder = out / "overlays"
     folder.mkdir(exist_ok=True)
+    root = Path(images_root).resolve() if images_root is not None else None
     tiles, captions = [], []
     for group, kind, i in pick_overlays(result, n):
+        if not _inside(result.paths[i], root):
+            log.warning("overlay skipped for %s: it lies outside the images folder %s the run records",
+                        result.paths[i], root)
+            continue
         try:
             image = read_image(result.paths[i])
         except (OSError, ValueError) as exc:  # the file changed since the run: skip the tile, keep the rest
@@ -114,11 +142,12 @@ def _overlays(result: CamResult, out: Path, n: int) -> None:
         stem = Path(result.paths[i]).stem
         buf = io.BytesIO()
         Image.fromarray(tile).save(buf, format="PNG")
-        atomic_write_bytes(folder / f"{group}_{kind}_{len(tiles):03d}_{stem}.png", buf.getvalue())
+        atomic_write_bytes(folder / overlay_name(group, kind, len(tiles), stem), buf.getvalue())
         tiles.append(tile)
         captions.append(f"{group}/{kind}: {stem}\np(fake)={result.prob_fake[i]:.3f}")
     if tiles:
-        save_figure(contact_sheet(tiles, captions, title=f"{result.settings.method} overlays"), out / "overlays.png")
+        title = f"{out.name}: {result.settings.method} at {result.layer_name}, overlays"
+        save_figure(contact_sheet(tiles, captions, title=title), out / "overlays.png")
 
 
 def save_run(result: CamResult, out: str | Path, *, overwrite: bool = False, overlays: int = 4,
@@ -143,11 +172,59 @@ def write_cam_run(detector: Detector, ckpt: str | Path, images: str | Path, out:
                   *, arguments: dict[str, Any], overwrite: bool = False, device: str = "auto", workers: int = 0,
                   overlays: int = 4, progress: bool = False) -> tuple[dict[str, Any], CamResult]:
     """The ``cam`` job: explain ``images`` into the run folder ``out`` (contract, manifest, record)."""
+    check_spatial_layer(detector, settings.layer)
     with run_folder(out, command="cam", overwrite=overwrite, inputs=[ckpt, images]) as run:
         result = explain_folder(detector, images, settings, device=resolve_device(device), workers=workers,
                                 progress=progress)
+        check_finite_outputs(result, ckpt)
         extra = run_extra(ckpt, detector, reencode=settings.reencode)
-        summary = save_result(result, run.path, overlays=overlays, extra_summary=extra)
+        summary = save_result(result, run.path, overlays=overlays, extra_summary=extra, images_root=images)
         write_manifest(run.path, command="cam", arguments=arguments, checkpoint_sha256=extra["checkpoint_sha256"],
                        detector=detector.config(), preprocessing=extra["preprocessing"])
     return summary, result
+
+
+def check_spatial_layer(detector: Detector, layer: str) -> None:
+    """A named ``--layer`` must give a spatial map (a CAM needs one); say so, and where to look, before any work."""
+    modules = dict(detector.backbone.named_modules())
+    if layer == "auto" or layer not in modules or layer in dict(list_layers(detector.backbone, detector.image_size)):
+        return  # auto picks a spatial layer; an unknown name is named by resolve_layer with suggestions
+    import torch
+
+    transform, shape = reshape_transform_for(detector.backbone, layer), []
+
+    def hook(module, inputs, output) -> None:
+        try:
+            out = transform(output) if transform is not None else output
+        except (ValueError, RuntimeError):
+            out = output
+        shape.append(tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__)
+
+    handle = modules[layer].register_forward_hook(hook)
+    try:
+        with torch.no_grad():
+            was = detector.backbone.training
+            detector.backbone.eval()
+            detector.backbone(torch.zeros(1, 3, detector.image_size, detector.image_size,
+                                          device=next(detector.backbone.parameters()).device))
+            detector.backbone.train(was)
+    finally:
+        handle.remove()
+    if shape and isinstance(shape[0], tuple) and len(shape[0]) == 4:
+        return  # a 1x1 map: spatial, if coarse (the resolution warning says so)
+    raise ValueError(f"--layer {layer} has no spatial map (its output is {shape[0] if shape else 'never computed'}, "
+                     f"not a feature map or token grid: a pooling or classifier layer), so it has no CAM; pick a "
+                     f"layer that has one: cam --ckpt ... --list-layers")
+
+
+def check_finite_outputs(result: CamResult, ckpt: str | Path) -> None:
+    """NaN or inf probabilities or maps mean a broken detector: stop, naming the checkpoint, before any file."""
+    bad = ~np.isfinite(result.prob_fake)
+    maps_bad = ~np.isfinite(result.raw_maps.reshape(len(result.raw_maps), -1)).all(axis=1) \
+        if len(result.raw_maps) else np.zeros(0, bool)
+    bad = bad | maps_bad
+    if bad.any():
+        first = result.paths[int(np.flatnonzero(bad)[0])]
+        raise ValueError(f"checkpoint {ckpt} gives non-finite outputs (NaN or inf) for {int(bad.sum())} of "
+                         f"{len(bad)} images (first: {first}); its weights are damaged or overflow: check the "
+                         f"checkpoint or retrain it")

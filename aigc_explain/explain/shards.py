@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -22,19 +23,47 @@ from aigc_explain.explain.save import run_extra, save_result
 from aigc_explain.runs.contract import MASS_KEYS
 from aigc_explain.runs.files import write_manifest
 from aigc_explain.runs.folders import mark_complete, open_run, prepare_run_dir, run_folder
-from aigc_explain.runs.reader import load_cam_run
+from aigc_explain.runs.reader import CamRun, load_cam_run
+
+log = logging.getLogger(__name__)
+
+
+def _settings(summary: dict[str, Any], path: Path) -> CamSettings:
+    """The run's ``CamSettings`` from its summary; an unknown or ill-typed setting is one line naming the file."""
+    where = path / "summary.json"
+    settings = summary.get("settings")
+    known = {f.name for f in dataclasses.fields(CamSettings)}
+    if not isinstance(settings, dict) or not isinstance(summary.get("detector"), dict) or \
+            not isinstance(summary.get("layer"), str):
+        raise ValueError(f"{where} lacks its settings, detector or layer; run its command again")
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ValueError(f"{where} holds unknown setting(s) {', '.join(map(str, unknown))[:120]}; it was not written "
+                         f"by this aigc_explain: run its command again")
+    settings = dict(settings)
+    shard = settings.get("shard")
+    if shard is not None and not (isinstance(shard, list) and len(shard) == 2 and all(type(v) is int for v in shard)):
+        raise ValueError(f"{where} has shard {str(shard)[:40]}, not K/N; run its command again")
+    settings["shard"] = tuple(shard) if shard else None
+    try:
+        return CamSettings(**settings)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where} holds settings that are not valid ({exc}); run its command again") from None
 
 
 def load_result(folder: str | Path) -> CamResult:
     """Rebuild a ``CamResult`` from a complete CAM run folder (the one reader, ``runs.reader``, parses it)."""
-    run = load_cam_run(folder)
+    return result_of(load_cam_run(folder))
+
+
+def result_of(run: CamRun) -> CamResult:
+    """The ``CamResult`` a CAM run read back holds."""
     summary, arrays = run.summary, run.arrays()
     accs = {g: MeanMapAccumulator.from_state(state) for g, state in run.aggregates().items()}
     masses = {k: run.masses[k] for k in MASS_KEYS}
     masses["cam_empty"] = run.cam_empty
-    settings = dict(summary["settings"])
-    settings["shard"] = tuple(settings["shard"]) if settings.get("shard") else None
-    return CamResult(CamSettings(**settings), summary["detector"], summary["layer"], tuple(summary["map_size"]),
+    settings = _settings(summary, run.path)
+    return CamResult(settings, summary["detector"], summary["layer"], tuple(summary["map_size"]),
                      tuple(summary["input_size"]), list(run.predictions.paths), arrays["index"], arrays["labels"],
                      arrays["prob_fake"], arrays["maps"], masses, accs, run.skipped(), summary.get("warnings", []),
                      summary.get("selection"))
@@ -116,13 +145,28 @@ def merge_runs(runs: list[str], out: str | Path, *, overwrite: bool = False, ove
     return run.path
 
 
-def merge_into(runs: list[str], folder: Path, *, overlays: int = 4) -> None:
-    """Write the merge of the shard folders ``runs`` into the open run folder ``folder``."""
-    results = [load_result(r) for r in runs]  # refuses incomplete or damaged shards
-    summaries = [json.loads((Path(r) / "summary.json").read_text()) for r in runs]
-    merged = merge_results(results, summaries)
+def _images_root(runs: list[CamRun]) -> str | None:
+    """The images folder every shard's manifest records (overlays read nothing outside it), or None."""
+    roots = set()
+    for r in runs:
+        manifest = r.manifest or {}
+        images = (manifest.get("arguments") or {}).get("images") if isinstance(manifest, dict) else None
+        roots.add(str(Path(images).resolve()) if isinstance(images, str) else None)
+    return roots.pop() if len(roots) == 1 else None
+
+
+def merge_into(runs: list[str], folder: Path, *, overlays: int = 4, images_root: str | Path | None = None) -> None:
+    """Write the merge of the shard folders ``runs`` into the open run folder ``folder``; overlays read only
+    images inside ``images_root`` (by default the images folder the shards' manifests record)."""
+    loaded = [load_cam_run(r) for r in runs]  # refuses incomplete, damaged or ill-formed shards
+    summaries = [r.summary for r in loaded]
+    merged = merge_results([result_of(r) for r in loaded], summaries)
     extra = {k: summaries[0][k] for k in ("preprocessing", "checkpoint_sha256", "versions") if k in summaries[0]}
-    save_result(merged, folder, overlays=overlays, extra_summary=extra)
+    root = images_root if images_root is not None else _images_root(loaded)
+    if root is None and overlays > 0:
+        log.warning("the shards do not record one images folder; the merged run has no overlays")
+        overlays = 0
+    save_result(merged, folder, overlays=overlays, extra_summary=extra, images_root=root)
     write_manifest(folder, command="cam merge", arguments={"runs": runs, "out": str(folder)}, merged_from=runs,
                    **extra)
 
@@ -148,7 +192,7 @@ def explain_distributed(detector: Detector, ckpt: str | Path, images: str | Path
         mark_complete(shard, "cam")
         dist.barrier()
         if rank == 0:
-            merge_into(sorted(str(p) for p in (out / "shards").iterdir()), out, overlays=overlays)
+            merge_into(sorted(str(p) for p in (out / "shards").iterdir()), out, overlays=overlays, images_root=images)
             run.complete()
     except BaseException as exc:
         if run is not None:

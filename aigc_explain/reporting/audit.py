@@ -66,7 +66,8 @@ def cues_figure(cues: list[dict[str, Any]], rows: list[dict[str, Any]], labels: 
 
 
 def pixel_evidence_figure(maps: dict[str, np.ndarray], regions: dict[str, float], *, title: str = ""):
-    """``maps``: mean_real, mean_fake (residual energy), difference (fake − real), t (Welch)."""
+    """``maps``: mean_real, mean_fake (residual energy), difference (fake − real), and ``t_local``: the Welch t
+    of block log energy (each image's mean over the grid taken out) that the localisation measures."""
     plt = pyplot()
     fig, axes = plt.subplots(1, 4, figsize=(16.0, 4.2), layout="constrained")
     vmax = max(float(np.nanmax(maps["mean_real"])), float(np.nanmax(maps["mean_fake"])), 1e-12)
@@ -79,12 +80,50 @@ def pixel_evidence_figure(maps: dict[str, np.ndarray], regions: dict[str, float]
     im = map_panel(axes[2], d, "fake − real", cmap=DIVERGING, vmin=-dmax, vmax=dmax)
     outline_regions(axes[2], d.shape, regions, colour="grey")
     fig.colorbar(im, ax=axes[2], shrink=0.85, label="difference of mean residual²")
-    im = map_panel(axes[3], np.clip(np.nan_to_num(maps["t"]), -T_CLIP, T_CLIP), "Welch t (fake − real)",
+    t = maps.get("t_local", maps.get("t"))
+    im = map_panel(axes[3], np.clip(np.nan_to_num(t), -T_CLIP, T_CLIP), "Welch t of block log energy (fake − real)",
                    cmap=DIVERGING, vmin=-T_CLIP, vmax=T_CLIP)
-    outline_regions(axes[3], d.shape, regions, colour="grey")
-    fig.colorbar(im, ax=axes[3], shrink=0.85, label=f"t per pixel (clipped at ±{T_CLIP:g})")
+    outline_regions(axes[3], t.shape, regions, colour="grey")
+    fig.colorbar(im, ax=axes[3], shrink=0.85, label=f"t per cell (clipped at ±{T_CLIP:g})")
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def mean_image_figure(real: np.ndarray, fake: np.ndarray, regions: dict[str, float], *, title: str = ""):
+    """Per-class mean images (RGB, 0-255) and the difference of the means (luma, and |difference| in colour)."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 4, figsize=(16.0, 4.2), layout="constrained")
+    for ax, m, name in zip(axes[:2], (real, fake), ("real", "fake")):
+        map_panel(ax, np.clip(m / 255.0, 0, 1), f"{name}: mean image")
+    diff = fake - real
+    luma = diff @ np.array([0.299, 0.587, 0.114])
+    lim = max(float(np.abs(luma).max()), 1e-6)
+    im = map_panel(axes[2], luma, "fake − real (luma)", cmap=DIVERGING, vmin=-lim, vmax=lim)
+    outline_regions(axes[2], luma.shape, regions, colour="grey")
+    fig.colorbar(im, ax=axes[2], shrink=0.85, label="grey levels")
+    mag = np.abs(diff)
+    map_panel(axes[3], mag / max(float(mag.max()), 1e-6), f"|fake − real| per channel (max {mag.max():.1f})")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def budget_figure(budget: dict[str, Any], *, title: str = "what gives the label away"):
+    """The cross-validated AUC of each kind of evidence with its 95% interval and strongest feature."""
+    plt = pyplot()
+    rows = sorted(((k, v) for k, v in budget.items() if v and v.get("auc") is not None), key=lambda kv: kv[1]["auc"])
+    fig, ax = plt.subplots(figsize=(9.0, 0.6 * len(rows) + 1.6), layout="constrained")
+    for i, (kind, b) in enumerate(rows):
+        lo, hi = (b["auc"] if v is None else v for v in b["ci95"])
+        ax.barh(i, b["auc"] - 0.5, left=0.5, color="C3" if lo > 0.8 else "C1" if lo > 0.5 else "C7")
+        ax.plot([lo, hi], [i, i], color="black", lw=1.5)
+        ax.text(1.01, i, f"{b['auc']:.2f}  ({b['top']})", va="center", fontsize=8)
+    ax.set_yticks(range(len(rows)), [k for k, _ in rows])
+    ax.axvline(0.5, color="black", lw=0.8, ls="--")
+    ax.set_xlim(0.4, 1.0)
+    ax.set_xlabel("cross-validated AUC of a classifier on that evidence alone (0.5 = tells nothing), 95% CI")
+    ax.set_title(title, fontsize=10)
     return fig
 
 

@@ -59,22 +59,34 @@ def overlay(image: np.ndarray, cam: np.ndarray, *, alpha: float = 0.45) -> np.nd
     return np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def contact_sheet(tiles: Sequence[np.ndarray], captions: Sequence[str], *, ncols: int = 6, title: str = ""):
-    """A grid of overlay tiles with one caption each (path stem, probability, label)."""
+OVERLAY_LEGEND = ("most / least: the images of each class the detector is most and least sure of; "
+                  "wrong: misclassified")
+
+
+def contact_sheet(tiles: Sequence[np.ndarray], captions: Sequence[str], *, ncols: int = 6, title: str = "",
+                  colorbar: str | None = "CAM, scaled to [0, 1] per image", legend: str | None = OVERLAY_LEGEND):
+    """A grid of overlay tiles with one caption each (path stem, probability, label), a colour bar for the
+    overlaid map and a legend line for the kinds of tile."""
     plt = pyplot()
     if len(tiles) != len(captions):
         raise ValueError(f"{len(tiles)} tiles but {len(captions)} captions")
     n = max(1, len(tiles))
     ncols = max(1, min(ncols, n))
     nrows = (n + ncols - 1) // ncols
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.4 * ncols, 2.6 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.4 * ncols + 0.8, 2.6 * nrows + 0.6), squeeze=False,
+                             layout="constrained")
     for ax in axes.flat:
         ax.axis("off")
     for ax, tile, caption in zip(axes.flat, tiles, captions):
         ax.imshow(tile)
         ax.set_title(caption, fontsize=7)
-    if title:
-        fig.suptitle(title)
+    if colorbar:
+        from matplotlib.cm import ScalarMappable
+        from matplotlib.colors import Normalize
+
+        fig.colorbar(ScalarMappable(Normalize(0, 1), CMAP), ax=axes, shrink=0.6, label=colorbar)
+    if title or legend:
+        fig.suptitle("\n".join(t for t in (title, legend) if t), fontsize=10)
     return fig
 
 

@@ -119,7 +119,8 @@ def _share_panel(ax, values: dict[str, np.ndarray], group: dict[str, Any]) -> No
     test = group["corner_share"]["test"]
     p = "n/a" if test["p_permutation"] is None else f"{test['p_permutation']:.3g}"
     pm = "n/a" if test["p_mann_whitney"] is None else f"{test['p_mann_whitney']:.3g}"
-    ax.set_title(f"corner share per image (◆ mean, 95% CI)\n{' vs '.join(values)}: p_perm={p}, p_MW={pm}", fontsize=10)
+    tests = "not measurable at this layer" if group.get("not_measurable") else f"p_perm={p}, p_MW={pm}"
+    ax.set_title(f"corner share per image (◆ mean, 95% CI)\n{' vs '.join(values)}: {tests}", fontsize=10)
     ax.set_ylabel("corner share = corner / (corner + centre)")
     ax.yaxis.set_label_position("right")  # clear of the difference map's colour bar on the left
     ax.yaxis.tick_right()
@@ -156,6 +157,8 @@ def comparison_finding(comparison: dict[str, Any], group: str = "fake") -> str:
     group = group if group in classes else next(iter(classes))
     cs = classes[group]["corner_share"]
     a, b, p = cs[la]["mean"], cs[lb]["mean"], cs["test"]["p_permutation"]
+    if classes[group].get("not_measurable"):
+        return f"{group}: corner share of {la} vs {lb} is not measurable at this layer"
     if a is None or b is None:
         return f"corner share of {la} vs {lb} ({group}): undefined"
     more, less = (la, lb) if a > b else (lb, la)
@@ -181,5 +184,9 @@ def comparison_figure(data: dict[str, Any], comparison: dict[str, Any]):
     for row, g in zip(axes, groups):
         _comparison_row(fig, row, g, data, comparison, vmax, dmax)
     fig.get_layout_engine().set(wspace=0.05)
-    fig.suptitle(comparison_finding(comparison) + "\n(outlines: corner squares and centre)")
+    differ = "; ".join(f"{d['setting']} differs ({la}: {d[la]}, {lb}: {d[lb]})" for d in comparison.get("differences", []))
+    same = (comparison.get("images") or {}).get("same", True)
+    notes = [n for n in (differ, "" if same else "different image sets") if n]
+    fig.suptitle(comparison_finding(comparison) + "\n(outlines: corner squares and centre" +
+                 (f"; {'; '.join(notes)})" if notes else ")"))
     return fig

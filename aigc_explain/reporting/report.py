@@ -11,13 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from aigc_explain.analysis.comparison import common_grid, compare_runs, headline, map_correlation, panel_data
-from aigc_explain.analysis.metrics import binary_metrics, confusion
-from aigc_explain.reporting.audit import model_vs_data_figure
-from aigc_explain.reporting.figures import heatmap_figure, markdown_table, save_figure, table_figure
-from aigc_explain.reporting.panels import comparison_figure, confusion_figure, curves_figure, pr_figure, roc_figure
-from aigc_explain.runs.files import atomic_write_bytes, write_json, write_manifest, write_text
+from aigc_explain.analysis.comparability import refuse_or_record, setting_differences
+from aigc_explain.analysis.comparison import compare_runs, headline, panel_data
+from aigc_explain.analysis.metrics import binary_metrics
+from aigc_explain.reporting.figures import markdown_table, save_figure, table_figure
+from aigc_explain.reporting.panels import comparison_figure, curves_figure
+from aigc_explain.runs.files import write_json, write_manifest, write_text
 from aigc_explain.runs.folders import run_folder
+from aigc_explain.reporting.sections import Index, audit_figures, cam_figures, diagnose_figures, model_vs_data, \
+    prediction_figures
 from aigc_explain.runs.reader import CamRun, checkpoint_owners, slug
 
 log = logging.getLogger(__name__)
@@ -106,26 +108,7 @@ def format_row(row: dict[str, Any]) -> list[str]:
                                                               ("accuracy", "real_acc", "fake_acc", "average_precision")]
 
 
-class _Index:
-    """The report's figures in order, numbered, each with its one-line caption."""
-    def __init__(self, out: Path) -> None:
-        self.out, self.items = out, []
-
-    def _name(self, stem: str) -> str:
-        return f"{len(self.items) + 1:02d}_{slug(stem)}.png"
-
-    def figure(self, stem: str, fig, caption: str) -> None:
-        name = self._name(stem)
-        save_figure(fig, self.out / name)
-        self.items.append((name, caption))
-
-    def copy(self, stem: str, source: Path, caption: str) -> None:
-        name = self._name(stem)
-        atomic_write_bytes(self.out / name, source.read_bytes())
-        self.items.append((name, caption))
-
-
-def _training_figures(index: _Index, runs: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+def _training_figures(index: Index, runs: dict[str, Any], rows: list[dict[str, Any]]) -> None:
     histories = {label: r.history for label, r in runs.items() if r.kind == "training"}
     if histories:
         index.figure("curves", curves_figure(histories), "Loss and accuracy per epoch from history.csv "
@@ -135,82 +118,14 @@ def _training_figures(index: _Index, runs: dict[str, Any], rows: list[dict[str, 
                  "on the predictions named (n/a: none given).")
 
 
-def _prediction_figures(index: _Index, runs: dict[str, Any], rows: list[dict[str, Any]]) -> None:
-    """Confusion, ROC and PR of the predictions the results table uses, named like its rows."""
-    sources = {}
-    for row in rows:
-        source = row["predictions_from"]
-        table = runs[source].predictions if source else None
-        if table is not None and table.has_both_classes:
-            known = table.labels >= 0
-            name = source if row["run"] == source else f"{row['run']} ({source})"
-            sources[name] = (table.labels[known], table.prob_fake[known], table.preds[known])
-    if not sources:
-        return
-    index.figure("confusion", confusion_figure({k: confusion(y, d) for k, (y, _, d) in sources.items()}),
-                 "Confusion matrices (rows: true class, columns: predicted; colour: share of the true class).")
-    curves = {k: (y, p) for k, (y, p, _) in sources.items()}
-    index.figure("roc", roc_figure(curves), "ROC curves with AUC; fake is the positive class.")
-    index.figure("pr", pr_figure(curves), "Precision-recall curves with AP; dotted: the share of fakes (chance).")
-
-
-def _cam_figures(index: _Index, label: str, r: Any) -> None:
-    groups = [g for g in ("real", "fake") if r.group_mask(g).any() and r.mean_map(g) is not None] or ["all"]
-    maps = {f"{g}\nn={int(r.group_mask(g).sum())}, empty={int(r.cam_empty[r.group_mask(g)].sum())}": r.mean_map(g)
-            for g in groups if r.mean_map(g) is not None}
-    if maps:
-        title = f"{label}: mean {r.summary.get('method', 'CAM')} at {r.summary.get('layer', '?')}"
-        index.figure(f"mean_cam_{label}", heatmap_figure(maps, regions=r.regions, title=title),
-                     f"{label}: per-class mean CAM (unit mass per image, one colour scale), corner squares and "
-                     "centre outlined.")
-    if (r.path / "overlays.png").is_file():
-        index.copy(f"overlays_{label}", r.path / "overlays.png",
-                   f"{label}: overlays per class — most and least confident and misclassified images.")
-
-
-def _audit_figures(index: _Index, label: str, r: Any) -> list[str]:
-    for name, caption in (("cues", "file cues: each cue's own AUC and the top cues per class"),
-                          ("pixel_evidence", "where the classes differ in high-frequency residual energy (fake − "
-                                             "real, t-map), corners and centre outlined")):
-        if (r.path / f"{name}.png").is_file():
-            index.copy(f"{name}_{label}", r.path / f"{name}.png", f"{label} (data audit): {caption}.")
-    return [f"{label} (data audit): {r.summary.get('verdict', '')}"]
-
-
-def _model_vs_data(index: _Index, cams: dict[str, Any], audits: dict[str, Any]) -> list[str]:
-    """Every CAM run beside the audit of the same images: its mean CAM of the fakes next to where the classes
-    differ in residual energy (|fake − real|, either sign), with the two maps' spatial correlation."""
-    lines = []
-    for cam_label, cam in cams.items():
-        images = (cam.summary.get("selection") or {}).get("images")
-        fake_map = cam.mean_map("fake")
-        for audit_label, audit in audits.items():
-            split = audit.split_of(images) if images else None
-            if split is None or fake_map is None:
-                continue
-            evidence = audit.maps(split).get("differ")
-            if evidence is None:
-                continue
-            corr = map_correlation(fake_map, evidence)
-            _, evidence, _ = common_grid(fake_map, evidence)
-            fig = model_vs_data_figure(fake_map, evidence, cam.regions, correlation=corr,
-                                       labels=(f"{cam_label}: mean CAM of the fakes", f"{audit_label}: |fake − real|"))
-            r = "n/a" if corr["pearson"] is None else f"Pearson r = {corr['pearson']:.2f}"
-            index.figure(f"model_vs_data_{cam_label}", fig, f"{cam_label} vs {audit_label}: does the detector look "
-                         f"where the data differ? The fakes' mean CAM beside where the classes differ in "
-                         f"residual energy, |fake − real| ({r}).")
-            lines.append(f"{cam_label} vs the data ({audit_label}, {split}): spatial correlation of the fakes' mean "
-                         f"CAM with |fake − real| residual energy: {r}")
-    return lines
-
-
-def _comparisons(index: _Index, cams: dict[str, Any], *, n_perm: int, n_boot: int) -> list[str]:
+def _comparisons(index: Index, cams: dict[str, Any], *, n_perm: int, n_boot: int,
+                 allow_different: bool = False) -> list[str]:
     labels = list(cams)
     lines = []
     for other in labels[1:]:
         stem = "comparison" if len(labels) == 2 else slug(f"comparison_{labels[0]}_vs_{other}")
         result = write_comparison(cams[labels[0]], cams[other], (labels[0], other), index.out, n_perm=n_perm,
-                                  n_boot=n_boot, stem=stem)
+                                  n_boot=n_boot, stem=stem, allow_different=allow_different, quiet=True)
         name = index._name(stem)
         (index.out / f"{stem}.png").rename(index.out / name)
         index.items.append((name, f"{labels[0]} vs {other}: mean CAMs on one scale, their difference "
@@ -232,45 +147,63 @@ def index_markdown(title: str, runs: dict[str, Any], table: str, items: list[tup
     return "\n".join(lines)
 
 
-def build_report(runs: dict[str, Any], out: Path, *, n_perm: int = 10000, n_boot: int = 2000) -> dict[str, Any]:
+def build_report(runs: dict[str, Any], out: Path, *, n_perm: int = 10000, n_boot: int = 2000,
+                 allow_different: bool = False) -> dict[str, Any]:
     """Write every figure, ``results.json`` and ``index.md`` into the (empty) folder ``out``."""
     rows = results_rows(runs, checkpoint_owners(runs))
-    index = _Index(out)
+    index = Index(out)
     _training_figures(index, runs, rows)
-    _prediction_figures(index, runs, rows)
+    prediction_figures(index, runs, rows)
     cams = {label: r for label, r in runs.items() if r.kind == "cam"}
     for label, r in cams.items():
-        _cam_figures(index, label, r)
-    notes = _comparisons(index, cams, n_perm=n_perm, n_boot=n_boot) if len(cams) >= 2 else []
+        cam_figures(index, label, r)
+    notes = _comparisons(index, cams, n_perm=n_perm, n_boot=n_boot, allow_different=allow_different) \
+        if len(cams) >= 2 else []
     audits = {label: r for label, r in runs.items() if r.kind == "audit"}
     for label, r in audits.items():
-        notes += _audit_figures(index, label, r)
-    notes += _model_vs_data(index, cams, audits)
+        notes += audit_figures(index, label, r)
+    notes += model_vs_data(index, cams, audits)
+    for label, r in runs.items():
+        if r.kind == "diagnose":
+            notes += diagnose_figures(index, label, r)
     table = markdown_table(RESULT_COLUMNS, [format_row(r) for r in rows])
-    write_text(out / "index.md", index_markdown(f"Report {out.name}", runs, table, index.items, notes) + "\n")
+    title = "Report" if out.name.lower() in ("report", "reports") else f"Report: {out.name}"
+    write_text(out / "index.md", index_markdown(title, runs, table, index.items, notes) + "\n")
     results = {"rows": rows, "figures": [{"file": f, "caption": c} for f, c in index.items], "notes": notes}
     write_json(out / "results.json", results)
+    if cams:  # index.html: every image of the CAM runs, sortable, beside its maps, under these figures
+        from aigc_explain.reporting.browser import write_page
+        write_page(cams, out, figures=index.items, title=title)
     return results
 
 
 
 def write_comparison(run_a: CamRun, run_b: CamRun, labels: tuple[str, str], out: str | Path, *,
-                     n_perm: int = 10000, n_boot: int = 2000, seed: int = 0, stem: str = "comparison") -> dict[str, Any]:
+                     n_perm: int = 10000, n_boot: int = 2000, seed: int = 0, stem: str = "comparison",
+                     allow_different: bool = False, quiet: bool = False) -> dict[str, Any]:
     """Compare and write ``<stem>.json`` and ``<stem>.png`` into the existing folder ``out``."""
     out = Path(out)
-    result = compare_runs(run_a, run_b, labels, n_perm=n_perm, n_boot=n_boot, seed=seed)
+    result = compare_runs(run_a, run_b, labels, n_perm=n_perm, n_boot=n_boot, seed=seed,
+                          allow_different=allow_different, quiet=quiet)
     write_json(out / f"{stem}.json", result)
     data = panel_data(run_a, run_b, labels, list(result["classes"]))
     save_figure(comparison_figure(data, result), out / f"{stem}.png")
     return result
 
 
+def compare_runs_check(run_a: CamRun, run_b: CamRun, labels: tuple[str, str], allow_different: bool) -> None:
+    """Refuse incomparable runs (see ``analysis.comparability``) before anything is written."""
+    refuse_or_record(setting_differences(run_a.summary, run_b.summary, labels), labels, allow_different)
+
+
 def write_comparison_run(run_a: CamRun, run_b: CamRun, labels: tuple[str, str], out: str | Path, *,
                          arguments: dict[str, Any], overwrite: bool = False, n_perm: int = 10000, n_boot: int = 2000,
-                         seed: int = 0) -> dict[str, Any]:
+                         seed: int = 0, allow_different: bool = False) -> dict[str, Any]:
     """The ``compare`` job: comparison.json and comparison.png in the run folder ``out``."""
+    compare_runs_check(run_a, run_b, labels, allow_different)  # refused before any folder is made
     with run_folder(out, command="compare", overwrite=overwrite, inputs=[run_a.path, run_b.path]) as run:
-        result = write_comparison(run_a, run_b, labels, run.path, n_perm=n_perm, n_boot=n_boot, seed=seed)
+        result = write_comparison(run_a, run_b, labels, run.path, n_perm=n_perm, n_boot=n_boot, seed=seed,
+                                  allow_different=allow_different)
         write_manifest(run.path, command="compare", arguments=arguments)
     for group in result["classes"]:
         log.info(headline(result, group))
@@ -278,9 +211,12 @@ def write_comparison_run(run_a: CamRun, run_b: CamRun, labels: tuple[str, str], 
 
 
 def write_report_run(runs: dict[str, Any], out: str | Path, *, arguments: dict[str, Any], overwrite: bool = False,
-                     n_perm: int = 10000, n_boot: int = 2000) -> dict[str, Any]:
+                     n_perm: int = 10000, n_boot: int = 2000, allow_different: bool = False) -> dict[str, Any]:
     """The ``report`` job: every figure, results.json and index.md in the run folder ``out``."""
+    cams = [(label, r) for label, r in runs.items() if r.kind == "cam"]
+    for label, r in cams[1:]:  # refused before any folder is made
+        compare_runs_check(cams[0][1], r, (cams[0][0], label), allow_different)
     with run_folder(out, command="report", overwrite=overwrite, inputs=[r.path for r in runs.values()]) as run:
-        results = build_report(runs, run.path, n_perm=n_perm, n_boot=n_boot)
+        results = build_report(runs, run.path, n_perm=n_perm, n_boot=n_boot, allow_different=allow_different)
         write_manifest(run.path, command="report", arguments=arguments)
     return results

@@ -3,7 +3,9 @@ contract"). Writers and the reader take every column, group and file name from h
 
 from __future__ import annotations
 
-RECORD = "aigc_run.json"  # every run folder's record: status and, once complete, every file with its size
+RECORD = "aigc_run.json"  # every run folder's record: status and, once complete, every file with size and sha256
+LOCK = ".aigc_run.lock"  # flock'd for the run's life; names the holder (runs.locks)
+JOURNAL = ".aigc_run.journal"  # every file the run wrote, appended before it is written (runs.locks)
 
 LABEL_NAMES = {0: "real", 1: "fake", -1: "unknown"}  # label 0 = real (0_real), 1 = fake (1_fake)
 LABEL_VALUES = {name: value for value, name in LABEL_NAMES.items()}
@@ -21,4 +23,11 @@ HISTORY_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr
 
 # A run folder's kind, told by the files it holds.
 KINDS: dict[str, tuple[str, ...]] = {"cam": ("summary.json", "per_image.csv"), "training": ("history.csv",),
-                                     "evaluation": ("metrics.json", "predictions.csv"), "audit": ("audit.json",)}
+                                     "evaluation": ("metrics.json", "predictions.csv"), "audit": ("audit.json",),
+                                     "diagnose": ("diagnose.json",)}
+
+# What a run folder written before records and journals existed may hold (any other file there is the user's).
+LEGACY_OUTPUTS = ("manifest.json", "skipped.csv", "summary.json", "per_image.csv", "cams.npz", "aggregates.npz",
+                  "mean_cam_*.npy", "mean_cam_*.png", "overlays.png", "overlays/*.png", "history.csv", "*.pth",
+                  "metrics.json", "predictions.csv", "cross_domain.*", "robustness.*", "audit.json", "audit.md", "*.png",
+                  "*.npz", "comparison.json", "index.md", "sanity.json", "faithfulness.json", "spectra.npz")

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from aigc_explain.runs.locks import note_written
+
 MANIFEST_SCHEMA_VERSION = 1
 _VERSIONED = ("aigc_explain", "torch", "torchvision", "timm", "grad-cam", "numpy", "pillow")
 TEXT_ERRORS = "surrogateescape"
@@ -61,6 +63,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write via a temporary file in the same folder and rename: readers never see half a file, and a
     failed write (a full disk) leaves the previous file, if any, as it was."""
     path = Path(path)
+    note_written(path)  # journaled first: a run folder always knows which of its files are ours
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -1,93 +1,32 @@
 """The life cycle of a run folder: create, replace, complete, roll back.
 
-A run folder carries a record, ``aigc_run.json``, written when the run starts (status ``running``, which also
-proves the folder is writable before any work) and rewritten last (status ``complete``, with every file's
-size), so a reader can tell a finished run from an interrupted or damaged one. ``--overwrite`` replaces only
-a folder this toolkit wrote, never one that holds the run's own inputs; the old run is moved aside first and
-put back if the new one fails, so an interrupted replacement never leaves the user with neither.
-Standard library only.
+A run folder carries a record, ``aigc_run.json`` (``runs.record``), written when the run starts (status
+``running``, which also proves the folder is writable before any work) and rewritten last (status ``complete``,
+with every file's size and sha256). The run holds the folder's lock (``runs.locks``) from start to end, so a
+second writer is refused naming the first. ``--overwrite`` replaces only a folder this toolkit wrote, never one
+holding anything else or the run's own inputs; the old run is moved aside first and put back if the new one
+fails, so an interrupted replacement never leaves the user with neither. Only files the record or journal lists
+are ever deleted. Standard library only.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
-import shutil
-import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from aigc_explain.runs.contract import RECORD
-from aigc_explain.runs.files import write_json, write_skipped
-
-RECORD_FORMAT = "aigc_explain.run"
-RECORD_VERSION = 1
+from aigc_explain.runs import locks
+from aigc_explain.runs.contract import JOURNAL, LOCK
+from aigc_explain.runs.files import write_skipped
+from aigc_explain.runs.record import (check_complete, foreign_files, is_ours, list_files, read_record,  # noqa: F401
+                                      remove_ours, RECORD_FORMAT, RECORD_VERSION, write_record)
 
 log = logging.getLogger(__name__)
 
 
-def read_record(folder: str | Path) -> dict[str, Any] | None:
-    """The folder's ``aigc_run.json`` as a dict, or None when it has none (or an unreadable one)."""
-    try:
-        record = json.loads((Path(folder) / RECORD).read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) and record.get("format") == RECORD_FORMAT else None
-
-
-def _legacy_manifest(folder: Path) -> bool:
-    """A run folder written before records existed: its manifest names this toolkit."""
-    try:
-        manifest = json.loads((folder / "manifest.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(manifest, dict) and "command" in manifest and \
-        "aigc_explain" in (manifest.get("versions") or {})
-
-
-def _files(folder: Path) -> dict[str, int]:
-    """Every file below ``folder`` (links not followed) with its size, the record itself left out."""
-    found = {}
-    for root, dirs, names in os.walk(folder):
-        for name in names:
-            full = Path(root) / name
-            rel = full.relative_to(folder).as_posix()
-            if rel != RECORD:
-                found[rel] = full.lstat().st_size
-    return found
-
-
-def _write_record(folder: Path, command: str, status: str, **extra: Any) -> None:
-    write_json(folder / RECORD, {"format": RECORD_FORMAT, "version": RECORD_VERSION, "command": command,
-                                 "status": status, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra})
-
-
-def check_complete(folder: str | Path, *, what: str = "run folder") -> dict[str, Any]:
-    """The record of a finished, undamaged run; otherwise ValueError naming what is wrong and the fix."""
-    folder = Path(folder)
-    record = read_record(folder)
-    if record is None:
-        raise ValueError(f"{what} {folder} has no {RECORD}: it was written by an older aigc_explain or is not "
-                         f"a run folder; run the command that makes it again")
-    if record.get("status") != "complete":
-        raise ValueError(f"{what} {folder} is incomplete (status {record.get('status')!r}: interrupted, failed or "
-                         f"still running); finish it (train --resume) or run its command again with --overwrite")
-    for rel, size in (record.get("files") or {}).items():
-        path = folder / rel
-        try:
-            actual = path.lstat().st_size
-        except OSError:
-            raise ValueError(f"{what} {folder} is damaged: {rel} is missing; run its command again") from None
-        if actual != size:
-            raise ValueError(f"{what} {folder} is damaged: {rel} has {actual} bytes but {size} were written; "
-                             f"run its command again") from None
-    return record
-
-
-# ------------------------------------------------------------------------------ run folder life cycle
 def _within(child: Path, parent: Path) -> bool:
     return child == parent or parent in child.parents
 
@@ -113,18 +52,27 @@ def replaced_path(target: str | Path) -> Path:
     return target.parent / f".{target.name}.replaced"
 
 
-def _check_replaceable(target: Path, flag: str) -> None:
-    record = read_record(target)
-    if record is None and not _legacy_manifest(target):
+def _refuse_foreign(target: Path, flag: str) -> None:
+    if not is_ours(target):
         some = sorted(p.name for p in target.iterdir())[:3]
         raise ValueError(f"{flag}: output folder {target} holds files aigc_explain did not write "
                          f"({', '.join(some)}); --overwrite only replaces run folders of aigc_explain: "
                          f"choose another --out")
-    if record is not None and record.get("status") == "complete":
-        extra = sorted(set(_files(target)) - set(record.get("files") or {}))
-        if extra:
-            raise ValueError(f"{flag}: run folder {target} also holds files the run did not write "
-                             f"({', '.join(extra[:3])}); move them out first or choose another --out")
+    extra = foreign_files(target)
+    if extra:
+        raise ValueError(f"{flag}: run folder {target} also holds files the run did not write "
+                         f"({', '.join(extra[:3])}); move them out first or choose another --out")
+
+
+def _state(target: Path, record: dict[str, Any] | None) -> str:
+    holder = locks.probe(target)
+    if holder is not None:
+        return f"a run being written by {locks.describe_holder(holder)}"
+    status = record.get("status") if record is not None else None
+    if status == "complete" or record is None:
+        return "a run"
+    note = locks.stale_note(record)
+    return f"a run that did not finish (status {status!r}{': ' + note if note else ''})"
 
 
 class RunFolder:
@@ -136,25 +84,42 @@ class RunFolder:
         self.completed = False
 
     def complete(self, **info: Any) -> None:
-        _write_record(self.path, self.command, "complete", files=_files(self.path), **info)
-        self.completed = True
-        if self.backup is not None and self.backup.exists():
-            shutil.rmtree(self.backup)
-            self.backup = None
+        try:
+            write_record(self.path, self.command, "complete", files=list_files(self.path), **info)
+            (self.path / JOURNAL).unlink(missing_ok=True)  # the record now lists every file
+            self.completed = True
+            if self.backup is not None and self.backup.exists():
+                left = remove_ours(self.backup)
+                if left:
+                    log.warning("the replaced run at %s held files aigc_explain did not write (%s); kept there",
+                                self.backup, ", ".join(left[:3]))
+                self.backup = None
+        finally:
+            locks.release(self.path, force=True)
 
     def abort(self, exc: BaseException | None = None) -> None:
-        reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"[:300]
+        try:
+            self._abort(exc)
+        finally:
+            locks.release(self.path, force=True)
+
+    def _abort(self, exc: BaseException | None) -> None:
+        stopped = isinstance(exc, KeyboardInterrupt)
+        reason = "interrupted" if stopped else f"{type(exc).__name__}: {exc}"[:300]
         if self.keep_partial:
             with contextlib.suppress(OSError):
-                _write_record(self.path, self.command, "interrupted" if isinstance(exc, KeyboardInterrupt)
-                              else "failed", error=reason)
+                write_record(self.path, self.command, "interrupted" if stopped else "failed", error=reason)
             if self.backup is not None and self.backup.exists():
                 log.warning("the run that %s replaced is kept at %s until this run completes", self.path,
                             self.backup)
             return
         skipped = list(getattr(exc, "skipped", None) or [])
-        shutil.rmtree(self.path, ignore_errors=True)
+        left = remove_ours(self.path) if self.path.is_dir() else []
         if self.backup is not None and self.backup.exists():
+            if left:
+                log.warning("%s now holds files aigc_explain did not write (%s); the run it replaced stays at %s",
+                            self.path, ", ".join(left[:3]), self.backup)
+                return
             os.rename(self.backup, self.path)
             if skipped and isinstance(exc, ValueError) and exc.args:
                 path, why = skipped[0]
@@ -165,44 +130,89 @@ class RunFolder:
             self.path.mkdir(parents=True, exist_ok=True)
         if skipped:  # the message points to skipped.csv: it must exist
             with contextlib.suppress(OSError):
+                locks.acquire(self.path, self.command)
                 write_skipped(self.path, skipped)
-                _write_record(self.path, self.command, "failed", error=reason)
+                write_record(self.path, self.command, "failed", error=reason)
             if isinstance(exc, ValueError) and exc.args:
                 exc.args = (f"{exc.args[0]}; the reasons are in {self.path / 'skipped.csv'}",)
+
+
+def _replace(target: Path, backup: Path, command: str) -> None:
+    """Move the held run folder ``target`` aside to ``backup`` and hold a fresh, empty ``target`` instead."""
+    os.rename(target, backup)
+    locks.rekey(target, backup)
+    try:
+        target.mkdir()
+        locks.acquire(target, command)  # before the old lock goes: no gap for another writer
+    except FileExistsError:
+        raise FileExistsError(f"another process created {target} while this run replaced it; the old run is at "
+                              f"{backup}") from None
+    finally:
+        locks.release(backup, force=True)
 
 
 def open_run(out: str | Path, *, command: str, overwrite: bool = False, inputs: Iterable[str | Path | None] = (),
              flag: str = "--overwrite") -> RunFolder:
     """Start a run in ``out``: a new or empty folder, a failed run of ours, or (``overwrite``) any run folder
-    of ours, which is moved aside and comes back if the new run fails. Checks writability at once."""
+    of ours holding nothing else, which is moved aside and comes back if the new run fails. The folder's lock
+    is held from here to ``complete``/``abort``. Checks writability at once."""
     target = Path(out)
+    if target.is_symlink():
+        raise ValueError(f"--out {target} is a symbolic link (to {os.readlink(target)}); pass the folder it points "
+                         f"to, so that replacing a run never moves the link instead of the run")
     check_apart(target, inputs)
     if target.exists() and not target.is_dir():
         raise FileExistsError(f"output path {target} exists and is not a folder; choose another --out")
     backup = replaced_path(target)
     created = not target.exists()
-    if target.is_dir() and any(target.iterdir()):
-        record = read_record(target)
-        failed = record is not None and record.get("status") == "failed"
-        if not overwrite and not failed:
-            state = "an incomplete run" if record is not None and record.get("status") != "complete" else "a run"
-            raise FileExistsError(f"output folder {target} already holds {state}; pass {flag} to replace it or "
-                                  f"choose another --out")
-        _check_replaceable(target, flag)
-        if backup.exists():
-            if record is not None and record.get("status") == "complete":
-                shutil.rmtree(backup)  # an older replaced run whose successor did complete
-            else:  # the folder holds an unfinished replacement: keep the run it replaced
-                shutil.rmtree(target)
-        if target.exists():
-            if failed:
-                shutil.rmtree(target)
-            else:
-                os.rename(target, backup)
-        created = True
     target.mkdir(parents=True, exist_ok=True)
-    _write_record(target, command, "running", pid=os.getpid())  # fails here, before any work, if unwritable
+    if any(target.iterdir()):
+        if not is_ours(target):
+            if overwrite:
+                _refuse_foreign(target, flag)
+            raise FileExistsError(f"output folder {target} holds files aigc_explain did not write; choose another "
+                                  f"--out (or an empty folder)")
+        record = read_record(target)
+        if not overwrite and (record is None or record.get("status") != "failed"):  # refused before locking
+            raise FileExistsError(f"output folder {target} already holds {_state(target, record)}; pass {flag} to "
+                                  f"replace it or choose another --out")
+        locks.acquire(target, command)  # refused here, naming the holder, while another process writes it
+        try:
+            created = _clear(target, backup, command, overwrite, flag) or created
+        except BaseException:
+            locks.release(target, force=True)
+            raise
+    else:
+        locks.acquire(target, command)
+    try:
+        write_record(target, command, "running")  # fails here, before any work, if unwritable
+    except BaseException:
+        locks.release(target, force=True)
+        raise
     return RunFolder(target, command, backup=backup if backup.exists() else None, created=created)
+
+
+def _clear(target: Path, backup: Path, command: str, overwrite: bool, flag: str) -> bool:
+    """Under the lock: make the run folder ``target`` ready for a new run (see ``open_run``)."""
+    record = read_record(target)
+    failed = record is not None and record.get("status") == "failed"
+    if not overwrite and not failed:
+        raise FileExistsError(f"output folder {target} already holds {_state(target, record)}; pass {flag} to "
+                              f"replace it or choose another --out")
+    _refuse_foreign(target, flag)
+    if record is not None and record.get("status") == "running":
+        log.warning("%s holds %s; replacing it", target, _state(target, record))
+    if backup.exists():
+        if record is not None and record.get("status") == "complete":
+            remove_ours(backup)  # an older replaced run whose successor did complete
+        else:  # the folder holds an unfinished replacement: keep the run it replaced
+            remove_ours(target, keep=(LOCK,))
+            return True
+    if failed or backup.exists():
+        remove_ours(target, keep=(LOCK,))
+    else:
+        _replace(target, backup, command)
+    return True
 
 
 @contextlib.contextmanager
@@ -221,13 +231,22 @@ def run_folder(out: str | Path, *, command: str, overwrite: bool = False,
 
 def prepare_run_dir(path: str | Path, *, overwrite: bool = False, inputs: Iterable[str | Path | None] = (),
                     command: str = "run") -> Path:
-    """Create a run folder for code that manages its own life cycle (notebooks, tests); see ``open_run``."""
+    """Create a run folder for code that manages its own life cycle (notebooks, tests); see ``open_run``.
+    The folder stays locked by this process until ``mark_complete``."""
     return open_run(path, command=command, overwrite=overwrite, inputs=inputs).path
 
 
 def mark_running(path: str | Path, command: str) -> None:
-    """Mark a run folder as being written again (a resumed training run)."""
-    _write_record(Path(path), command, "running", pid=os.getpid())
+    """Take the run folder's lock and mark it as being written again (a resumed training run); refused
+    naming the holder while another process writes it."""
+    path = Path(path)
+    if path.is_symlink():
+        raise ValueError(f"--out {path} is a symbolic link; pass the folder it points to")
+    locks.acquire(path, command)
+    record = read_record(path)
+    if record is not None and record.get("status") == "running" and record.get("pid") != os.getpid():
+        log.warning("%s was %s; taking it over", path, locks.stale_note(record) or "left running")
+    write_record(path, command, "running")
 
 
 def mark_complete(path: str | Path, command: str = "run") -> None:

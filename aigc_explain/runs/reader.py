@@ -1,47 +1,50 @@
-"""Reading run folders back: which kind a folder is, and its csv/json/npy files as numpy and dicts.
+"""Reading run folders back — the one reader, and it distrusts its files.
+
+A folder is read only when its record says complete and every file it lists has the listed size and sha256
+(``runs.record.check_complete``), it holds no symbolic link, and only files the record lists are opened. Each
+file is then checked before use (``runs.validate``): json types and structure, csv values finite and in range,
+array shapes and dtypes against the recorded sizes, and declared archive sizes before anything is inflated.
+Any violation is one ValueError naming the file.
 
 A folder's kind is told by its files: ``summary.json`` + ``per_image.csv`` is a CAM run (``cam``),
-``history.csv`` a training run (``train``), ``metrics.json`` + ``predictions.csv`` an evaluation run
-(``evaluate``). Pure standard library + numpy (no torch), so reports redraw from files alone.
+``history.csv`` a training run, ``metrics.json`` + ``predictions.csv`` an evaluation run, ``audit.json`` an
+audit. Pure standard library + numpy (no torch), so reports redraw from files alone.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from aigc_explain.runs.contract import GROUPS, KINDS, LABEL_VALUES, MASS_KEYS, PREDICTION_COLUMNS
-from aigc_explain.runs.files import open_text, sha256_file
-from aigc_explain.runs.folders import check_complete
-
-
-@dataclass(frozen=True)
-class PredictionTable:
-    """One row per image: labels 0 real / 1 fake / -1 unknown, probability of fake, predicted class."""
-    paths: list[str]
-    labels: np.ndarray
-    prob_fake: np.ndarray
-    preds: np.ndarray
-
-    @property
-    def has_both_classes(self) -> bool:
-        return bool((self.labels == 0).any() and (self.labels == 1).any())
+from aigc_explain.runs.contract import GROUPS, KINDS, MASS_KEYS, PREDICTION_COLUMNS, RECORD
+from aigc_explain.runs.labels import check_labels, checkpoint_folder, checkpoint_owners, default_labels, slug  # noqa: F401
+from aigc_explain.runs.record import check_complete, load_json, read_record
+from aigc_explain.runs.tables import floats, prediction_table, PredictionTable, read_csv_columns  # noqa: F401
+from aigc_explain.runs.validate import (bad, check_array, check_history, check_summary, flags, in_range, mapping,
+                                        npy_header, npz_members)
 
 
 @dataclass
-class CamRun:
+class _Read:
+    """What every run read back shares: its folder, manifest and the files its record lists."""
     path: Path
+
+    def listed(self, name: str) -> Path | None:
+        """``name`` inside the run when its record lists it (verified), else None: nothing else is opened."""
+        return self.path / name if name in getattr(self, "files", ()) else None
+
+
+@dataclass
+class CamRun(_Read):
     summary: dict[str, Any]
     manifest: dict[str, Any] | None
     predictions: PredictionTable
     cam_empty: np.ndarray
     masses: dict[str, np.ndarray]  # MASS_KEYS, NaN where undefined (empty map)
+    files: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
     kind: str = field(default="cam", init=False)
     _mean_maps: dict[str, np.ndarray | None] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -54,38 +57,78 @@ class CamRun:
             raise ValueError(f"group {group!r} is not one of {', '.join(GROUPS)}")
         return masks[group]
 
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return tuple(self.summary["input_size"])
+
     def mean_map(self, group: str) -> np.ndarray | None:
         """The unit-mass mean CAM of ``group`` at input size, or None when the run has none. Read once per run
         (compare and report ask for the same maps several times); the array is read-only."""
         if group not in self._mean_maps:
-            path = self.path / f"mean_cam_{group}.npy"
-            mean = _damaged_if_fails(self.path, lambda: np.load(path)) if path.is_file() else None
-            if mean is not None:
+            name = f"mean_cam_{group}.npy"
+            path = self.listed(name)
+            n = ((self.summary.get("groups") or {}).get(group) or {}).get("n", 0)
+            if path is None and n:
+                raise ValueError(f"run folder {self.path} is damaged: {name} is missing though {n} images are in "
+                                 f"group {group}; run its command again")
+            mean = None
+            if path is not None:
+                npy_header(path, shape=self.input_size)
+                mean = check_array(np.load(path), path, "the mean map", lo=0.0, hi=1.0 + 1e-6)
+                if mean.sum() > 1.0 + 1e-4:
+                    raise bad(path, f"holds a mean map of mass {mean.sum():.4f}; unit-mass maps sum to 1 at most")
                 mean.setflags(write=False)
             self._mean_maps[group] = mean
         return self._mean_maps[group]
 
     def arrays(self) -> dict[str, np.ndarray]:
         """``cams.npz``: index, labels, prob_fake and the raw maps, in per_image.csv order."""
-        def read() -> dict[str, np.ndarray]:
-            with np.load(self.path / "cams.npz") as cams:
-                return {k: cams[k] for k in ("index", "labels", "prob_fake", "maps")}
-        return _damaged_if_fails(self.path, read)
+        path = self._required("cams.npz")
+        n, (h, w) = len(self.predictions.paths), self.summary["map_size"]
+        longest = max((len(p) for p in self.predictions.paths), default=1)
+        npz_members(path, n * (h * w * 8 + 32 + 4 * (longest + 1)) + (1 << 20))
+        with np.load(path) as cams:
+            out = {k: cams[k] for k in ("index", "labels", "prob_fake", "maps") if k in cams.files}
+        if len(out) < 4:
+            raise bad(path, "lacks one of index, labels, prob_fake, maps")
+        check_array(out["maps"], path, "maps", shape=(n, h, w))
+        check_array(out["index"], path, "index", shape=(n,), kind="iu", lo=0)
+        if len(np.unique(out["index"])) != n:
+            raise bad(path, "holds an index with repeated entries")
+        check_array(out["labels"], path, "labels", shape=(n,), kind="iu", lo=-1, hi=1)
+        check_array(out["prob_fake"], path, "prob_fake", shape=(n,), lo=0.0, hi=1.0)
+        return out
 
     def aggregates(self) -> dict[str, dict[str, np.ndarray]]:
         """``aggregates.npz``: per group the running sums behind the mean maps (sum, n, n_empty)."""
-        def read() -> dict[str, dict[str, np.ndarray]]:
-            with np.load(self.path / "aggregates.npz") as state:
-                groups = {key.split("/")[0] for key in state.files}
-                return {g: {k: state[f"{g}/{k}"] for k in ("sum", "n", "n_empty")} for g in sorted(groups)}
-        return _damaged_if_fails(self.path, read)
+        path = self._required("aggregates.npz")
+        h, w = self.input_size
+        members = npz_members(path, len(GROUPS) * (h * w * 8 + 4096) + (1 << 20))
+        groups = {key.split("/")[0] for key in members}
+        if not groups <= set(GROUPS) or any(f"{g}/{k}" not in members for g in groups for k in ("sum", "n", "n_empty")):
+            raise bad(path, f"holds groups or keys other than {', '.join(GROUPS)} with sum, n, n_empty")
+        with np.load(path) as state:
+            out = {g: {k: state[f"{g}/{k}"] for k in ("sum", "n", "n_empty")} for g in sorted(groups)}
+        for g, parts in out.items():
+            shape = (0, 0) if parts["sum"].shape == (0, 0) else (h, w)  # a group without images saves (0, 0)
+            check_array(parts["sum"], path, f"{g}/sum", shape=shape, lo=0.0)
+            for k in ("n", "n_empty"):
+                check_array(parts[k], path, f"{g}/{k}", shape=(), kind="iuf", lo=0)
+        return out
 
     def skipped(self) -> list[tuple[str, str]]:
-        path = self.path / "skipped.csv"
-        if not path.is_file():
+        path = self.listed("skipped.csv")
+        if path is None:
             return []
         cols = read_csv_columns(path, ("path", "reason"))
         return list(zip(cols["path"], cols["reason"]))
+
+    def _required(self, name: str) -> Path:
+        path = self.listed(name)
+        if path is None:
+            raise ValueError(f"run folder {self.path} is damaged: its record does not list {name}; run its "
+                             f"command again")
+        return path
 
     @property
     def regions(self) -> dict[str, float]:
@@ -93,10 +136,10 @@ class CamRun:
 
 
 @dataclass
-class TrainingRun:
-    path: Path
+class TrainingRun(_Read):
     history: dict[str, np.ndarray]
     manifest: dict[str, Any] | None
+    files: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
     kind: str = field(default="training", init=False)
 
     @property
@@ -105,19 +148,19 @@ class TrainingRun:
 
 
 @dataclass
-class EvaluationRun:
-    path: Path
+class EvaluationRun(_Read):
     metrics: dict[str, Any]
     predictions: PredictionTable
     manifest: dict[str, Any] | None
+    files: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
     kind: str = field(default="evaluation", init=False)
 
 
 @dataclass
-class AuditRun:
-    path: Path
+class AuditRun(_Read):
     summary: dict[str, Any]
     manifest: dict[str, Any] | None
+    files: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
     kind: str = field(default="audit", init=False)
 
     def split_of(self, images: str | Path) -> str | None:
@@ -125,183 +168,140 @@ class AuditRun:
         target = str(Path(images).resolve())
         if target == self.summary.get("data_resolved"):
             return "all"
-        return next((name for name, s in self.summary.get("per_split", {}).items() if s.get("folder") == target), None)
+        per_split = self.summary.get("per_split") or {}
+        return next((name for name, s in per_split.items() if isinstance(s, dict) and s.get("folder") == target),
+                    None)
 
     def maps(self, split: str = "all") -> dict[str, np.ndarray]:
         """``pixel_evidence.npz`` of one split: mean_real, mean_fake, difference, t, excess and differ (|fake −
         real|), both unit mass, and the spectra."""
-        def read() -> dict[str, np.ndarray]:
-            with np.load(self.path / "pixel_evidence.npz") as npz:
-                return {k.split("/", 1)[1]: npz[k] for k in npz.files if k.startswith(f"{split}/")}
-        return _damaged_if_fails(self.path, read)
+        path = self.listed("pixel_evidence.npz")
+        if path is None:
+            raise ValueError(f"audit run {self.path} has no pixel_evidence.npz in its record; run the audit again")
+        npz_members(path, 16 * path.stat().st_size + (64 << 20))
+        with np.load(path) as npz:
+            return {k.split("/", 1)[1]: npz[k] for k in npz.files if k.startswith(f"{split}/")}
 
 
-Run = CamRun | TrainingRun | EvaluationRun | AuditRun
+@dataclass
+class DiagnoseRun(_Read):
+    summary: dict[str, Any]  # diagnose.json: bands, peaks, shuffle, reencode, verdict
+    manifest: dict[str, Any] | None
+    files: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    kind: str = field(default="diagnose", init=False)
 
 
-def _damaged_if_fails(folder: Path, read):
-    import zipfile
-
-    try:
-        return read()
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"run folder {folder} is damaged ({type(exc).__name__}: {exc}); run its command again") \
-            from None
+Run = CamRun | TrainingRun | EvaluationRun | AuditRun | DiagnoseRun
 
 
-def run_kind(path: str | Path) -> str:
-    """"cam", "training", "evaluation" or "audit", told by the files the folder holds; the run must be complete and
-    undamaged (``check_complete``)."""
+def _kind_by_files(folder: Path) -> str | None:
+    return next((kind for kind, files in KINDS.items() if all((folder / f).is_file() for f in files)), None)
+
+
+def _checked(path: str | Path) -> tuple[str, Path, dict[str, Any]]:
+    """The kind, folder and verified record of a complete run; one line naming the problem otherwise."""
     folder = Path(path)
     if not folder.is_dir():
         raise FileNotFoundError(f"run folder {folder} does not exist; pass a folder written by cam, train, evaluate "
                                 f"or audit")
-    for kind, files in KINDS.items():
-        if all((folder / f).is_file() for f in files):
-            check_complete(folder, what=f"{kind} run folder")
-            return kind
-    expected = "; ".join(f"{' + '.join(files)} ({kind} run)" for kind, files in KINDS.items())
-    raise ValueError(f"{folder} is not a run folder: expected {expected}")
+    record = read_record(folder)
+    kind = _kind_by_files(folder)
+    if record is None and (folder / RECORD).exists():
+        load_json(folder / RECORD, what=f"{folder / RECORD}")  # names what is wrong with it
+        raise bad(folder / RECORD, "is not a run record")
+    if record is None and kind is None:
+        expected = "; ".join(f"{' + '.join(files)} ({kind} run)" for kind, files in KINDS.items())
+        raise ValueError(f"{folder} is not a run folder: expected {expected}")
+    record = check_complete(folder, what=f"{kind or 'the'} run folder")  # a run that did not finish is named so
+    if kind is None or any(f not in record["files"] for f in KINDS[kind]):
+        raise ValueError(f"run folder {folder} is damaged: its record lists none of the files of a cam, training, "
+                         f"evaluation or audit run; run its command again")
+    return kind, folder, record
+
+
+def run_kind(path: str | Path) -> str:
+    """"cam", "training", "evaluation" or "audit"; the run must be complete and undamaged (``check_complete``)."""
+    return _checked(path)[0]
 
 
 def read_json(path: str | Path) -> dict[str, Any]:
-    try:
-        return json.loads(Path(path).read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path} is not valid JSON ({exc}); re-run the command that wrote it") from None
+    return mapping(load_json(path), path)
 
 
-def read_csv_columns(path: str | Path, required: tuple[str, ...]) -> dict[str, list[str]]:
-    """Columns of a csv as lists of strings; names the missing columns when the header lacks them."""
-    with open_text(path) as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path} lacks column(s) {', '.join(missing)}; expected {', '.join(required)}")
-        rows = list(reader)
-    return {c: [r[c] for r in rows] for c in (reader.fieldnames or [])}
+def _manifest(folder: Path, files: frozenset[str]) -> dict[str, Any] | None:
+    return read_json(folder / "manifest.json") if "manifest.json" in files else None
 
 
-def _floats(values: list[str]) -> np.ndarray:
-    try:
-        return np.array([float(v) if v not in ("", "None") else np.nan for v in values], dtype=np.float64)
-    except ValueError as exc:
-        raise ValueError(f"a run file holds a value that is not a number ({exc}); re-run its command") from None
-
-
-def _labels(values: list[str], path: Path, column: str) -> np.ndarray:
-    bad = sorted({v for v in values if v not in LABEL_VALUES})
-    if bad:
-        raise ValueError(f"{path} column {column} holds {bad[:3]}; expected real, fake or unknown")
-    return np.array([LABEL_VALUES[v] for v in values], dtype=np.int64)
-
-
-def _prediction_table(cols: dict[str, list[str]], path: Path) -> PredictionTable:
-    return PredictionTable(list(cols["path"]), _labels(cols["label"], path, "label"), _floats(cols["prob_fake"]),
-                           _labels(cols["pred"], path, "pred"))
-
-
-def _manifest(folder: Path) -> dict[str, Any] | None:
-    path = folder / "manifest.json"
-    return read_json(path) if path.is_file() else None
-
-
-def load_cam_run(path: str | Path) -> CamRun:
-    folder = Path(path)
-    check_complete(folder, what="CAM run folder")
+def load_cam_run(path: str | Path, *, _verified: tuple | None = None) -> CamRun:
+    kind, folder, record = _verified or _checked(path)
+    if kind != "cam":
+        raise ValueError(f"{folder} is a {kind} run, not a CAM run")
+    files = frozenset(record["files"])
     csv_path = folder / "per_image.csv"
     cols = read_csv_columns(csv_path, PREDICTION_COLUMNS + ("cam_empty",) + MASS_KEYS)
-    empty = np.array([v == "True" for v in cols["cam_empty"]], dtype=bool)
-    return CamRun(folder, read_json(folder / "summary.json"), _manifest(folder), _prediction_table(cols, csv_path),
-                  empty, {k: _floats(cols[k]) for k in MASS_KEYS})
+    empty = flags(cols["cam_empty"], csv_path, "cam_empty")
+    masses = {k: floats(cols[k], csv_path, k) for k in MASS_KEYS}
+    for k in MASS_KEYS[:3]:
+        in_range(masses[k], csv_path, k, 0.0, 1.0, nan=empty)
+    no_pair = np.nan_to_num(masses["corner_mass"] + masses["center_mass"]) == 0
+    in_range(masses["corner_share"], csv_path, "corner_share", 0.0, 1.0, nan=empty | no_pair)
+    summary = check_summary(load_json(folder / "summary.json"), folder / "summary.json")
+    return CamRun(folder, summary, _manifest(folder, files), prediction_table(cols, csv_path), empty, masses,
+                  files=files)
 
 
-def load_training_run(path: str | Path) -> TrainingRun:
-    folder = Path(path)
-    cols = read_csv_columns(folder / "history.csv", ("epoch", "train_loss", "train_acc", "val_loss", "val_acc"))
+def load_training_run(path: str | Path, *, _verified: tuple | None = None) -> TrainingRun:
+    _, folder, record = _verified or _checked(path)
+    history_path = folder / "history.csv"
+    cols = read_csv_columns(history_path, ("epoch", "train_loss", "train_acc", "val_loss", "val_acc"))
     if not cols["epoch"]:
-        raise ValueError(f"{folder / 'history.csv'} has no epoch yet; train at least one epoch")
-    return TrainingRun(folder, {k: _floats(v) for k, v in cols.items()}, _manifest(folder))
+        raise ValueError(f"{history_path} has no epoch yet; train at least one epoch")
+    history = {k: floats(v, history_path, k) for k, v in cols.items()}
+    check_history(history, history_path)
+    files = frozenset(record["files"])
+    return TrainingRun(folder, history, _manifest(folder, files), files=files)
 
 
-def load_evaluation_run(path: str | Path) -> EvaluationRun:
-    folder = Path(path)
+def load_evaluation_run(path: str | Path, *, _verified: tuple | None = None) -> EvaluationRun:
+    _, folder, record = _verified or _checked(path)
     csv_path = folder / "predictions.csv"
-    table = _prediction_table(read_csv_columns(csv_path, PREDICTION_COLUMNS), csv_path)
-    return EvaluationRun(folder, read_json(folder / "metrics.json"), table, _manifest(folder))
+    table = prediction_table(read_csv_columns(csv_path, PREDICTION_COLUMNS), csv_path)
+    files = frozenset(record["files"])
+    return EvaluationRun(folder, read_json(folder / "metrics.json"), table, _manifest(folder, files), files=files)
 
 
-def load_audit_run(path: str | Path) -> AuditRun:
-    folder = Path(path)
-    return AuditRun(folder, read_json(folder / "audit.json"), _manifest(folder))
+def load_audit_run(path: str | Path, *, _verified: tuple | None = None) -> AuditRun:
+    _, folder, record = _verified or _checked(path)
+    files = frozenset(record["files"])
+    return AuditRun(folder, read_json(folder / "audit.json"), _manifest(folder, files), files=files)
+
+
+def load_diagnose_run(path: str | Path, *, _verified: tuple | None = None) -> DiagnoseRun:
+    _, folder, record = _verified or _checked(path)
+    files = frozenset(record["files"])
+    summary = read_json(folder / "diagnose.json")
+    if not isinstance(summary, dict):
+        raise ValueError(f"diagnose run {folder}: diagnose.json is not an object; run diagnose again")
+    return DiagnoseRun(folder, summary, _manifest(folder, files), files=files)
+
+
+_LOADERS = {"cam": load_cam_run, "training": load_training_run, "evaluation": load_evaluation_run,
+            "audit": load_audit_run, "diagnose": load_diagnose_run}
 
 
 def load_run(path: str | Path) -> Run:
-    """The run in ``path``, whatever its kind (see ``run_kind``)."""
-    loaders = {"cam": load_cam_run, "training": load_training_run, "evaluation": load_evaluation_run,
-               "audit": load_audit_run}
-    return loaders[run_kind(path)](path)
+    """The run in ``path``, whatever its kind (see ``run_kind``); its files verified once."""
+    verified = _checked(path)
+    return _LOADERS[verified[0]](path, _verified=verified)
 
 
 def load_cam_runs(paths: list[str | Path], flags: list[str]) -> list[CamRun]:
     """Load CAM runs; a folder of another kind is refused, naming the flag that passed it."""
     runs = []
     for path, flag in zip(paths, flags):
-        kind = run_kind(path)
-        if kind != "cam":
-            raise ValueError(f"{flag} {path} is a {kind} run, not a CAM run; run aigc_explain.cam on its "
+        verified = _checked(path)
+        if verified[0] != "cam":
+            raise ValueError(f"{flag} {path} is a {verified[0]} run, not a CAM run; run aigc_explain.cam on its "
                              "checkpoint and pass that folder")
-        runs.append(load_cam_run(path))
+        runs.append(load_cam_run(path, _verified=verified))
     return runs
-
-
-def checkpoint_folder(run: Run) -> Path | None:
-    """The folder of the checkpoint a CAM or evaluation run explained (its training run, if ours)."""
-    ckpt = ((run.manifest or {}).get("arguments") or {}).get("ckpt")
-    return Path(ckpt).resolve().parent if ckpt else None
-
-
-def checkpoint_owners(runs: dict[str, Run]) -> dict[str, str]:
-    """Evaluation/CAM run label -> label of the given training run whose checkpoint it used: by the
-    manifest's ``ckpt`` path, else by its ``checkpoint_sha256`` against the training run's
-    best_model.pth/final_model.pth (for moved folders or a ckpt path relative to another directory)."""
-    folders = {r.path.resolve(): label for label, r in runs.items() if r.kind == "training"}
-    hashes: dict[str, str] | None = None
-    owners = {}
-    for label, r in runs.items():
-        if r.kind == "training":
-            continue
-        owner = folders.get(checkpoint_folder(r))
-        sha = (r.manifest or {}).get("checkpoint_sha256")
-        if owner is None and sha and folders:
-            if hashes is None:  # hash lazily: only when a path does not tell
-                hashes = {sha256_file(f / name): tl for f, tl in folders.items()
-                          for name in ("best_model.pth", "final_model.pth") if (f / name).is_file()}
-            owner = hashes.get(sha)
-        if owner is not None:
-            owners[label] = owner
-    return owners
-
-
-def default_labels(paths: list[str | Path]) -> list[str]:
-    """Folder names; ``parent/name`` where names repeat. Raises when even those repeat."""
-    names = [Path(p).resolve().name for p in paths]
-    if len(set(names)) < len(names):
-        names = ["/".join(Path(p).resolve().parts[-2:]) for p in paths]
-    if len(set(names)) < len(names):
-        raise ValueError(f"run folders {', '.join(map(str, paths))} have the same names; pass --labels")
-    return names
-
-
-def check_labels(labels: list[str] | None, paths: list[str | Path]) -> list[str]:
-    """``--labels`` (one per run, distinct) or the default ones."""
-    if labels is None:
-        return default_labels(paths)
-    if len(labels) != len(paths) or len(set(labels)) != len(labels):
-        raise ValueError(f"--labels needs {len(paths)} distinct names (one per run), got {labels}")
-    return list(labels)
-
-
-def slug(label: str) -> str:
-    """A label made safe for a file name."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("_") or "run"

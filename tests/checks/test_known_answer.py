@@ -37,9 +37,10 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_default_layers_are_auto_and_the_2x_4x_maps():
-    assert default_layers(build_detector("test_resnet", image_size=64).backbone, 64) == ["auto", "layer3", "layer2"]
-    mobilenet = build_detector("mobilenet_v2", image_size=160).backbone  # 5x5 -> 10x10 -> 20x20
-    assert default_layers(mobilenet, 160) == ["auto", "features.13", "features.6"]
+    # auto is the deepest block with a side >= 7 (layer2, 8x8); then the last block (2x2) and its 2x map
+    assert default_layers(build_detector("test_resnet", image_size=64).backbone, 64) == ["auto", "layer4.0", "layer3"]
+    mobilenet = build_detector("mobilenet_v2", image_size=160).backbone  # auto features.13 (10x10); 5x5, 20x20
+    assert default_layers(mobilenet, 160) == ["auto", "features.18", "features.6"]
 
 
 def test_cli_errors_are_one_line_and_write_nothing(tmp_path: Path, capsys):
@@ -65,7 +66,7 @@ def test_list_layers_needs_no_region(capsys):
 
 E2E = ["--model", "test_resnet", "--weights", "none", "--image-size", "64", "--n-train", "96", "--n-val", "24",
        "--epochs", "3", "--batch-size", "16", "--lr", "1e-3", "--strength", "16", "--methods", "gradcam",
-       "--layers", "auto,layer3", "--no-progress", "--device", "cpu"]
+       "--layers", "auto,layer3,layer4", "--no-progress", "--device", "cpu"]
 
 
 @pytest.fixture(scope="module")
@@ -93,9 +94,13 @@ def test_known_answers_corner_above_and_centre_below_half(planted_runs: dict[str
     assert all(r["map_size"] == [4, 4] and r["passes"] for r in layer3)
     assert _share(corner, "layer3") > 0.8 and _share(center, "layer3") < 0.2
     assert _share(corner, "layer3") - _share(center, "layer3") > 0.6
-    # the 2x2 auto layer cannot tell corners from centre at all: bilinear upsampling gives exactly 0.5
-    assert _share(corner, "auto") == pytest.approx(0.5) and not corner["rows"][0]["passes"]
+    # the 2x2 last block cannot tell corners from centre at all: bilinear upsampling gives exactly 0.5 ...
+    assert _share(corner, "layer4") == pytest.approx(0.5) and not corner["rows"][2]["passes"]
     assert any("too coarse" in w for w in corner["warnings"])
+    # ... which is why --layer auto takes the deepest block with a side >= 7 (layer2, 8x8): it measures
+    auto = [rep["rows"][0] for rep in (corner, center)]
+    assert all(r["map_size"] == [8, 8] and r["passes"] for r in auto)
+    assert _share(corner, "auto") > 0.8 and _share(center, "auto") < 0.2
 
 
 @pytest.mark.slow
@@ -105,7 +110,7 @@ def test_run_folder_contract(planted_runs: dict[str, Path], capsys):
                  "train/best_model.pth"):
         assert (run / name).is_file(), name
     rows = list(csv.DictReader(Path(run / "planted.csv").read_text().splitlines()))
-    assert tuple(rows[0]) == CSV_COLUMNS and [r["layer"] for r in rows] == ["auto", "layer3"]
+    assert tuple(rows[0]) == CSV_COLUMNS and [r["layer"] for r in rows] == ["auto", "layer3", "layer4"]
     report = _report(run)
     assert float(rows[1]["corner_share"]) == pytest.approx(_share(report, "layer3"))
     assert "| gradcam | layer3 | 4x4 |" in (run / "planted.md").read_text()

@@ -84,7 +84,7 @@ def test_conflicting_flags_are_refused_and_repeats_are_fine(dataset, tmp_path, c
         line = error_line()
         assert "--resume continues the run as it was configured" in line and name in line
     assert train_main(["--data", str(dataset), "--out", str(run), "--resume", "--epochs", "0"]) == 2
-    assert "already trained 1 epochs" in error_line()
+    assert "would shorten the run" in error_line()
     assert (run / "checkpoint.pth").read_bytes() == before
     # the run's own values may be repeated
     assert train_main(["--data", str(dataset), "--out", str(run), "--resume", "--model", "test_resnet",
@@ -158,3 +158,15 @@ def test_one_class_training_is_refused_and_val_warns(dataset, tmp_path, capsys, 
         p.unlink()
     assert _train(dataset, tmp_path / "run2", "--epochs", "1") == 2
     assert "cannot learn real vs fake from one class" in error_line()
+
+
+def test_a_checkpoint_that_cannot_be_resumed_is_named(dataset, tmp_path, error_line):
+    run = tmp_path / "run"
+    assert _train(dataset, run, "--epochs", "1") == 0
+    ckpt = torch.load(run / "checkpoint.pth", weights_only=True)
+    for change, expected in (({"optimizer": None}, "optimizer is missing or malformed"),
+                             ({"train_args": {**ckpt["train_args"], "warp_drive": 9}},
+                              "training arguments this aigc_explain does not know (warp_drive)")):
+        torch.save({**ckpt, **change}, run / "checkpoint.pth")
+        assert train_main(["--data", str(dataset), "--out", str(run), "--resume", "--epochs", "2"]) == 2
+        assert expected in error_line()

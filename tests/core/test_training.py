@@ -186,3 +186,14 @@ def test_bf16_autocast_option(dataset: Path, tmp_path: Path):
     assert len(result.history) == 1 and np.isfinite(result.history[0]["train_loss"])
     with pytest.raises(ValueError, match="--amp 'fp8' is not one of"):
         TrainConfig(data="d", out="o", amp="fp8")
+
+
+def test_a_cpu_run_says_what_an_epoch_will_cost(tmp_path, make_data, capsys):
+    from aigc_explain.train import main as train_main
+
+    data = make_data(tmp_path / "data", n_train=24, n_val=2)
+    assert train_main(["--data", str(data), "--out", str(tmp_path / "run"), "--model", "test_resnet", "--weights",
+                       "none", "--image-size", "32", "-b", "2", "--epochs", "2", "--no-progress", "--device",
+                       "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("on this CPU:") == 1 and "an epoch and" in err and "for the 2 epoch(s) left" in err

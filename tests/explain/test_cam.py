@@ -35,8 +35,10 @@ def test_cam_run_writes_the_contract(dataset: Path, ckpt: Path, tmp_path: Path):
                              "border_mass", "corner_share"]
     assert len(rows) == 8 and {r["label"] for r in rows} == {"real", "fake"}
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["n_skipped"] == 1 and summary["layer"] == "layer4.1" and summary["map_size"] == [2, 2]
-    assert summary["warnings"] and "too coarse" in summary["warnings"][0]
+    # --layer auto on a 64-px ResNet-18: layer4 gives 2x2, so the deepest block with a side >= 7 (layer2, 8x8)
+    assert summary["n_skipped"] == 1 and summary["layer"] == "layer2.1" and summary["map_size"] == [8, 8]
+    assert summary["layer_choice"]["asked"] == "auto" and "layer4.1 gives only 2x2" in summary["layer_choice"]["reason"]
+    assert not any("too coarse" in w for w in summary["warnings"])
     for key in ("method", "target", "preprocessing", "regions", "checkpoint_sha256", "versions", "accuracy"):
         assert key in summary
     assert summary["preprocessing"]["center_crop"] is False
@@ -55,7 +57,7 @@ def test_cam_run_writes_the_contract(dataset: Path, ckpt: Path, tmp_path: Path):
     accuracy = np.mean([r["label"] == r["pred"] for r in rows])
     assert summary["accuracy"] == pytest.approx(accuracy)
     cams = np.load(out / "cams.npz")
-    assert cams["maps"].shape == (8, 2, 2) and str(cams["layer"]) == "layer4.1" and list(cams["input_size"]) == [64, 64]
+    assert cams["maps"].shape == (8, 8, 8) and str(cams["layer"]) == "layer2.1" and list(cams["input_size"]) == [64, 64]
     assert [Path(p).name for p in cams["paths"]] == [Path(r["path"]).name for r in rows]
     assert np.allclose(cams["prob_fake"], [float(r["prob_fake"]) for r in rows])
     assert Image.open(out / "overlays.png").size[0] > 200 and len(list((out / "overlays").glob("*.png"))) >= 4
@@ -87,7 +89,7 @@ def test_targets_have_the_right_sign(dataset: Path, ckpt: Path):
     assert np.allclose(runs["predicted"].raw_maps, expected)
 
 
-@pytest.mark.parametrize("arch,size,grid", [("test_vit", 64, (4, 4)), ("mobilenet_v2", 64, (2, 2))])
+@pytest.mark.parametrize("arch,size,grid", [("test_vit", 64, (4, 4)), ("mobilenet_v2", 64, (8, 8))])
 def test_other_architectures(dataset: Path, arch: str, size: int, grid: tuple[int, int]):
     torch.manual_seed(0)
     result = explain_folder(build_detector(arch, image_size=size), dataset / "val", CamSettings(limit=4))
@@ -106,7 +108,7 @@ def test_methods_run_batched(dataset: Path, method: str):
     backbone = ResNet(BasicBlock, [1, 1, 1, 1], num_classes=1, channels=(8, 8, 16, 16), stem_width=8)
     det = Detector(backbone, arch="tiny", source="timm", image_size=64)
     result = explain_folder(det, dataset / "val", CamSettings(method=method, limit=4, batch_size=2))
-    grid = (64, 64) if method == "fullgrad" else (2, 2)  # fullgrad's map is at input size
+    grid = (64, 64) if method == "fullgrad" else (8, 8)  # auto: layer2 (layer4 is 2x2); fullgrad: input size
     assert result.raw_maps.shape == (4, *grid) and np.isfinite(result.raw_maps).all()
     # batches of 2 give the maps one batch of 4 gives (eval mode: no image's map depends on its neighbours)
     whole = explain_folder(det, dataset / "val", CamSettings(method=method, limit=4, batch_size=4))
@@ -116,8 +118,10 @@ def test_methods_run_batched(dataset: Path, method: str):
 
 def test_earlier_layer_and_list_layers(dataset: Path, ckpt: Path, tmp_path: Path, capsys):
     assert cam_main(["--ckpt", str(ckpt), "--list-layers"]) == 0
-    listed = dict(line.split("\t") for line in capsys.readouterr().out.strip().splitlines())
+    lines = [line for line in capsys.readouterr().out.strip().splitlines() if "\t" in line]
+    listed = {line[2:].split("\t")[0]: line.split("\t")[1] for line in lines}
     assert listed["layer3"] == "4x4" and listed["layer4"] == "2x2"
+    assert [line[2:].split("\t")[0] for line in lines if line.startswith("*")] == ["layer2.1"]  # 8x8 at 64 px
     out = tmp_path / "l2"
     assert cam_main(["--ckpt", str(ckpt), "--images", str(dataset / "val"), "--out", str(out), "--layer", "layer2",
                      "--overlays", "0", "--no-progress"]) == 0

@@ -92,7 +92,7 @@ def models() -> dict[str, tuple[_Detector, str, nn.Module, object, torch.Tensor]
     out = {}
     for key, (make, (h, w)) in CASES.items():
         det = _Detector(make())
-        name, layer = cl.resolve_layer(det.backbone, "auto", image_size=h)
+        name, layer = cl.resolve_layer(det.backbone, cl.block_names(det.backbone)[-1], image_size=h)  # the last block
         torch.manual_seed(1)
         out[key] = (det, name, layer, cl.reshape_transform_for(det.backbone, name), torch.randn(2, 3, h, w))
     return out
@@ -213,13 +213,32 @@ def test_unknown_layer_suggests_names() -> None:
 
 def test_auto_layers() -> None:
     auto = lambda m, size=64: cl.resolve_layer(m, image_size=size)[0]  # noqa: E731
-    assert auto(_resnet18()) == "layer4.1"
-    assert auto(torchvision.models.resnet50(weights=None, num_classes=1)) == "layer4.2"
-    assert auto(timm.create_model("resnet18", pretrained=False, num_classes=1)) == "layer4.1"
-    assert auto(_vit()) == "blocks.1.norm1"
+    # at 224 px the last block resolves corners from centre (7x7): the usual Grad-CAM layer
+    assert auto(_resnet18(), 224) == "layer4.1"
+    assert auto(torchvision.models.mobilenet_v2(weights=None, num_classes=1), 224) == "features.18"
+    # at 64 px the last block gives 2x2: the deepest block with a side >= 7 (8x8, stride 8) instead
+    assert auto(_resnet18()) == "layer2.1"
+    assert auto(torchvision.models.resnet50(weights=None, num_classes=1)) == "layer2.3"
+    assert auto(timm.create_model("resnet18", pretrained=False, num_classes=1)) == "layer2.1"
+    assert auto(torchvision.models.mobilenet_v2(weights=None, num_classes=1)) == "features.6"
+    assert auto(_vit()) == "blocks.1.norm1"  # every block has the same 4x4 token grid: the last
     assert auto(_swin()) == "layers.1.blocks.0.norm1"
-    assert auto(torchvision.models.mobilenet_v2(weights=None, num_classes=1)) == "features.18"
     assert auto(TinyCNN(), 16) == "body"
+
+
+def test_auto_layer_says_why_and_list_marks_it() -> None:
+    mnv2 = torchvision.models.mobilenet_v2(weights=None, num_classes=1)
+    choice = cl.auto_layer(mnv2, 64)
+    assert choice.map_size == (8, 8) and "the last block features.18 gives only 2x2" in choice.reason
+    assert "the last block" in cl.auto_layer(mnv2, 224).reason
+    vit = cl.auto_layer(_vit(64), 64)
+    assert vit.map_size == (4, 4) and "too coarse" in vit.reason
+    rows = cl.layer_table(mnv2, 64)
+    blocks = [r for r in rows if r[2]]
+    assert [r[0] for r in blocks] == [f"features.{i}" for i in range(19)] and rows[:19] == blocks
+    assert [r[0] for r in rows if r[3]] == ["features.6"]
+    text = cl.format_layer_table(rows, 64)
+    assert "* features.6\t8x8" in text and "  features.18\t2x2" in text and "other modules:" in text
 
 
 def test_list_layers_grids() -> None:

@@ -14,7 +14,8 @@ from aigc_explain.runs.folders import mark_complete
 
 
 def _make_cam_run(folder: Path, shares: dict[str, list[float]], *, size: int = 16, peak: tuple[int, int] = (0, 0),
-                 probs: dict[str, float] | None = None) -> Path:
+                 probs: dict[str, float] | None = None, layer: str = "layer2", map_size: tuple[int, int] = (4, 4),
+                 prefix: str = "/img") -> Path:
     """A CAM run folder by hand: per class the corner shares (NaN = blank map), masses derived from
     them, mean maps with all mass on ``peak`` (class real) or spread evenly (fake)."""
     folder.mkdir(parents=True)
@@ -25,7 +26,7 @@ def _make_cam_run(folder: Path, shares: dict[str, list[float]], *, size: int = 1
             empty = not np.isfinite(v)
             masses = ["nan"] * 4 if empty else [repr(v / 2), repr((1 - v) / 2), repr(v / 4), repr(v)]
             pred = "fake" if probs[label] >= 0.5 else "real"
-            rows.append([f"/img/{label}/{i}.png", label, repr(probs[label]), pred, str(empty)] + masses)
+            rows.append([f"{prefix}/{label}/{i}.png", label, repr(probs[label]), pred, str(empty)] + masses)
     with open(folder / "per_image.csv", "w", newline="") as fh:
         csv.writer(fh).writerows([list(CSV_COLUMNS)] + rows)
     spike = np.zeros((size, size))
@@ -34,7 +35,7 @@ def _make_cam_run(folder: Path, shares: dict[str, list[float]], *, size: int = 1
     maps["all"] = (maps["real"] + maps["fake"]) / 2
     for group, m in maps.items():
         np.save(folder / f"mean_cam_{group}.npy", m)
-    summary = {"method": "gradcam", "target": "fake", "layer": "layer2", "map_size": [4, 4],
+    summary = {"method": "gradcam", "target": "fake", "layer": layer, "map_size": list(map_size),
                "input_size": [size, size], "n_images": len(rows), "accuracy": None,
                "regions": {"corner_frac": 0.25, "center_frac": 0.5, "border_frac": 0.125}}
     (folder / "summary.json").write_text(json.dumps(summary))
@@ -44,5 +45,6 @@ def _make_cam_run(folder: Path, shares: dict[str, list[float]], *, size: int = 1
 
 @pytest.fixture(scope="session")
 def make_cam_run():
-    """``make_cam_run(folder, shares, size=16, peak=(0, 0), probs=None)``: a complete CAM run folder."""
+    """``make_cam_run(folder, shares, size=16, peak=(0, 0), probs=None, layer="layer2", map_size=(4, 4),
+    prefix="/img")``: a complete CAM run folder (images named ``<prefix>/<label>/<i>.png``)."""
     return _make_cam_run

@@ -63,7 +63,11 @@ def _history_best(path: Path) -> tuple[float, int]:
 def test_report_figures_index_and_table(runs: dict[str, Path]):
     out = runs["root"] / "reports" / "demo"
     names = ["plain", "plain_eval", "plain_cam", "hand_cam", "hand_train"]
-    assert report_main(["--runs", *[str(runs[n]) for n in names], "--out", str(out), *FAST]) == 0
+    # plain_cam explains layer1, the hand-made run claims layer2: refused unless the difference is intended
+    assert report_main(["--runs", *[str(runs[n]) for n in names], "--out", str(out), *FAST]) == 2
+    assert not out.exists()
+    assert report_main(["--runs", *[str(runs[n]) for n in names], "--out", str(out), *FAST,
+                        "--allow-different"]) == 0
     results = json.loads((out / "results.json").read_text())
     files = [f["file"] for f in results["figures"]]
     stems = [f.split("_", 1)[1] for f in files]
@@ -77,6 +81,9 @@ def test_report_figures_index_and_table(runs: dict[str, Path]):
     assert positions == sorted(positions)
     assert (out / "manifest.json").is_file()
     comparison = json.loads((out / "comparison.json").read_text())  # real CAM run: agrees with its csv
+    assert comparison["differences"] == [{"setting": "layer", "plain_cam": "layer1", "hand_cam": "layer2"}]
+    assert "the runs differ in layer (plain_cam: layer1, hand_cam: layer2)" in index
+    assert comparison["images"]["same"] is False and "the runs explain different images" in index
     cam_rows = list(csv.DictReader(Path(runs["plain_cam"] / "per_image.csv").read_text().splitlines()))
     for group in ("real", "fake"):
         members = [r for r in cam_rows if r["label"] == group]
@@ -136,3 +143,20 @@ def test_setting_name():
     assert setting_name({}) == "n/a"
     assert setting_name({"model": "vit", "augment": "none", "loss": "bce", "experiment": 3}) == \
         "no augmentation, bce loss, experiment 3"
+
+
+def test_report_shows_a_diagnose_run_beside_the_cams(runs: dict[str, Path], tmp_path: Path):
+    from aigc_explain.diagnose import main as diagnose_main
+
+    diag = tmp_path / "diag"
+    ckpt = runs["plain"] / "best_model.pth"
+    data = runs["root"] / "data" / "val"
+    assert diagnose_main(["--ckpt", str(ckpt), "--images", str(data), "--out", str(diag), "--patch", "8",
+                          "--map-images", "1", "--no-peaks", "--device", "cpu", "--no-progress"]) == 0
+    out = tmp_path / "report"
+    assert report_main(["--runs", str(runs["plain_cam"]), str(diag), "--out", str(out), *FAST]) == 0
+    results = json.loads((out / "results.json").read_text())
+    stems = [f["file"].split("_", 1)[1] for f in results["figures"]]
+    assert "bands_diag.png" in stems and "shuffle_diag.png" in stems and "patch_map_diag.png" in stems
+    verdict = json.loads((diag / "diagnose.json").read_text())["verdict"]
+    assert any(n.startswith("diag (diagnose): ") and verdict[0] in n for n in results["notes"])

@@ -106,9 +106,9 @@ def test_an_interrupted_save_is_never_a_complete_run(dataset, tiny_ckpt, tmp_pat
     (half / RECORD).write_text(json.dumps({"format": "aigc_explain.run", "status": "running"}))
     capsys.readouterr()
     assert compare_main([str(good), str(half), "--out", str(tmp_path / "cmp")]) == 2
-    assert "is incomplete (status 'running'" in error_line()
+    assert "is a run that did not finish (status 'running'" in error_line()
     assert report_main(["--runs", str(half), "--out", str(tmp_path / "rep")]) == 2
-    assert "is incomplete" in error_line()
+    assert "is a run that did not finish" in error_line()
 
 
 def test_damaged_files_are_refused(dataset, tiny_ckpt, tmp_path, capsys, error_line):

@@ -1,0 +1,107 @@
+"""Whether two CAM runs can be compared, and whether a class's corner share can be measured at all.
+
+Two runs are comparable when they explain with the same method, target and layer; otherwise ``compare`` and
+``report`` refuse, unless the user says the difference is intended (``--allow-different``), in which case it
+stands in ``comparison.json``, on the panel and in ``index.md``. Runs over the same images are compared pair
+by pair (sign-flip permutation and Wilcoxon tests on per-image differences) besides the two-group tests.
+
+A measurement that cannot vary is "not measurable at this layer", never given a p-value or a headline: a map
+with a side below ``COARSE_SIDE`` cells cannot separate corners from centre (upsampled, each of its cells
+spreads over corner and centre alike), and a class whose corner shares are all equal carries no information.
+Pure numpy.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from aigc_explain.analysis.stats import check_count, to_json_float
+
+COARSE_SIDE = 4  # a map whose smaller side has fewer cells cannot tell corners from centre
+SETTINGS_COMPARED = ("method", "target", "layer")
+
+
+def setting_differences(summary_a: dict[str, Any], summary_b: dict[str, Any],
+                        labels: tuple[str, str]) -> list[dict[str, Any]]:
+    """``[{"setting", <label a>: value, <label b>: value}, …]`` for method, target and layer (and map size
+    when the layers agree by name but not in size, e.g. another input size)."""
+    la, lb = labels
+    out = [{"setting": key, la: summary_a.get(key), lb: summary_b.get(key)} for key in SETTINGS_COMPARED
+           if summary_a.get(key) != summary_b.get(key)]
+    if not out and summary_a.get("map_size") != summary_b.get("map_size"):
+        out.append({"setting": "map_size", la: summary_a.get("map_size"), lb: summary_b.get("map_size")})
+    return out
+
+
+def describe_differences(differences: list[dict[str, Any]], labels: tuple[str, str]) -> str:
+    la, lb = labels
+    return "; ".join(f"{d['setting']} ({la}: {d[la]}, {lb}: {d[lb]})" for d in differences)
+
+
+def refuse_or_record(differences: list[dict[str, Any]], labels: tuple[str, str], allow: bool) -> list[str]:
+    """Nothing when the runs agree; a ValueError when they differ and ``allow`` is off; else the warning lines."""
+    if not differences:
+        return []
+    text = describe_differences(differences, labels)
+    if not allow:
+        raise ValueError(f"the CAM runs {labels[0]} and {labels[1]} are not comparable: they differ in {text}; "
+                         f"explain both with the same --method, --target and --layer, or pass --allow-different "
+                         f"if the difference is intended (it is then stated with the results)")
+    return [f"the runs differ in {text} (--allow-different): differences between them mix that with the detectors"]
+
+
+def image_overlap(paths_a: list[str], paths_b: list[str]) -> dict[str, Any]:
+    """Whether two runs explained the same images (same paths, in any order) and how many they share."""
+    sa, sb = set(paths_a), set(paths_b)
+    return {"same": sa == sb and len(sa) == len(paths_a) == len(paths_b), "n_a": len(paths_a), "n_b": len(paths_b),
+            "n_shared": len(sa & sb)}
+
+
+def not_measurable(map_size: Any, values: np.ndarray) -> str | None:
+    """Why a class's corner share cannot be measured in a run (None when it can)."""
+    size = [int(v) for v in (map_size or [])]
+    if size and min(size) < COARSE_SIDE:
+        return (f"the {size[0]}x{size[1]} map is too coarse to separate corners from centre (side < {COARSE_SIDE}); "
+                f"explain an earlier layer (cam --list-layers)")
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    if finite.size < 2:
+        return f"{finite.size} image(s) with a non-blank map: too few to vary"
+    if float(np.ptp(finite)) <= 1e-12:
+        return f"the corner share is {finite[0]:.3g} for every image: it does not vary at this layer"
+    return None
+
+
+def paired_test(a: np.ndarray, b: np.ndarray, *, n_perm: int = 10000, seed: int = 0) -> dict[str, Any]:
+    """Per-image differences a - b (NaN pairs dropped): mean, a sign-flip permutation p and a Wilcoxon p."""
+    from scipy.stats import wilcoxon
+
+    check_count("n_perm", n_perm)
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    d = d[np.isfinite(d)]
+    if d.size == 0:
+        return {"n_pairs": 0, "mean_diff": None, "p_sign_flip": None, "p_wilcoxon": None}
+    observed = abs(float(d.mean()))
+    rng = np.random.default_rng(seed)
+    count, done, chunk = 0, 0, max(1, (1 << 22) // d.size)
+    while done < n_perm:
+        rows = min(chunk, n_perm - done)
+        signs = rng.choice((-1.0, 1.0), size=(rows, d.size))
+        count += int((np.abs((signs * d).mean(axis=1)) >= observed - 1e-12 * max(1.0, observed)).sum())
+        done += rows
+    p_w = math.nan if not np.any(d != 0) else float(wilcoxon(d).pvalue)
+    return {"n_pairs": int(d.size), "mean_diff": to_json_float(d.mean()),
+            "p_sign_flip": to_json_float((count + 1) / (n_perm + 1)), "p_wilcoxon": to_json_float(p_w)}
+
+
+def aligned(paths_a: list[str], values_a: np.ndarray, paths_b: list[str],
+            values_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The values of the images both runs hold, in one order (A's)."""
+    where = {p: i for i, p in enumerate(paths_b)}
+    pairs = [(i, where[p]) for i, p in enumerate(paths_a) if p in where]
+    ia = np.array([i for i, _ in pairs], dtype=np.int64)
+    ib = np.array([j for _, j in pairs], dtype=np.int64)
+    return np.asarray(values_a)[ia], np.asarray(values_b)[ib]
