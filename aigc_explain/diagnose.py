@@ -59,8 +59,9 @@ def _run(args: argparse.Namespace) -> None:
     settings = DiagnoseSettings(bands=args.bands, patches=args.patch, reencode=reencode, peaks=not args.no_peaks,
                                 limit=args.limit, batch_size=args.batch_size, threshold=args.threshold,
                                 seed=args.seed, map_images=args.map_images, amp=args.amp)
-    if not Path(args.images).is_dir():
-        raise FileNotFoundError(f"--images {args.images} is not a folder; pass a folder with 0_real/ and 1_fake/")
+    if not Path(args.images).exists():
+        raise FileNotFoundError(f"--images {args.images} does not exist; pass a folder with 0_real/ and 1_fake/ (or "
+                                f"an image list such as a training run's val_files.csv)")
     device = resolve_device(args.device)
     detector = load_detector(args.ckpt, arch=args.arch, fake_index=args.fake_index)
     parse_patches(args.patch, detector.image_size)  # before any folder is made

@@ -46,7 +46,8 @@ def link_runs(runs: dict[str, Any], owners: dict[str, str]) -> dict[str, list[st
     ``runs.reader.checkpoint_owners``): its evaluation runs, or, when it has none, its CAM runs."""
     found = {label: {"evaluation": [], "cam": []} for label, r in runs.items() if r.kind == "training"}
     for label, owner in owners.items():
-        found[owner][runs[label].kind].append(label)
+        if runs[label].kind in ("evaluation", "cam"):  # audit and diagnose runs hold no predictions table
+            found[owner][runs[label].kind].append(label)
     return {label: kinds["evaluation"] or kinds["cam"] for label, kinds in found.items()}
 
 

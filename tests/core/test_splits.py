@@ -65,6 +65,14 @@ def test_val_split_is_seeded_stratified_disjoint_and_recorded(tmp_path, write_im
     assert evaluate_main(["--ckpt", str(run / "best_model.pth"), "--data", str(run / "val_files.csv"),
                           "--out", str(out)]) == 0
     assert sorted(_listed(out / "predictions.csv")) == sorted(val)
+    # and so does diagnose
+    from aigc_explain.diagnose import main as diagnose_main
+
+    diag = tmp_path / "diag"
+    assert diagnose_main(["--ckpt", str(run / "best_model.pth"), "--images", str(run / "val_files.csv"), "--out",
+                          str(diag), "--patch", "8", "--no-peaks", "--map-images", "1", "--device", "cpu",
+                          "--no-progress"]) == 0
+    assert json.loads((diag / "diagnose.json").read_text())["n_images"] == len(val)
 
 
 def test_duplicates_across_splits_are_reported(tmp_path, make_data, capsys):

@@ -154,7 +154,8 @@ def test_report_shows_a_diagnose_run_beside_the_cams(runs: dict[str, Path], tmp_
     assert diagnose_main(["--ckpt", str(ckpt), "--images", str(data), "--out", str(diag), "--patch", "8",
                           "--map-images", "1", "--no-peaks", "--device", "cpu", "--no-progress"]) == 0
     out = tmp_path / "report"
-    assert report_main(["--runs", str(runs["plain_cam"]), str(diag), "--out", str(out), *FAST]) == 0
+    assert report_main(["--runs", str(runs["plain"]), str(runs["plain_cam"]), str(diag), "--out", str(out),
+                        *FAST]) == 0  # the training run owns the diagnosed checkpoint: one row, no crash
     results = json.loads((out / "results.json").read_text())
     stems = [f["file"].split("_", 1)[1] for f in results["figures"]]
     assert "bands_diag.png" in stems and "shuffle_diag.png" in stems and "patch_map_diag.png" in stems
