@@ -87,6 +87,14 @@ def _write_traceback(command: str) -> str:
     return str(path)
 
 
+def add_detector_arguments(p: argparse.ArgumentParser) -> None:
+    """How a checkpoint is read: the options of every command that loads one (``load_detector``'s arguments)."""
+    p.add_argument("--arch", help="architecture, when the checkpoint does not say and keys do not tell")
+    p.add_argument("--fake-index", type=int, default=1, choices=(0, 1),
+                   help="for a checkpoint with a two-logit head: which output is 'fake' (default 1); p(fake) = "
+                        "softmax[fake-index], recorded in the run")
+
+
 def add_explain_arguments(p: argparse.ArgumentParser, command: str, *, images_required: bool = True) -> None:
     """The options every explaining command shares (cam, sanity, faithfulness)."""
     p.add_argument("--ckpt", required=True, help="detector checkpoint (ours, the report's, CNNDetection's)")
@@ -95,10 +103,7 @@ def add_explain_arguments(p: argparse.ArgumentParser, command: str, *, images_re
                         "(path,label csv such as a training run's val_files.csv)")
     p.add_argument("--out", help=f"run folder (default reports/{command}/<detector>-<images-name>, the detector named "
                                  f"after its run folder when the checkpoint is best_model.pth or the like)")
-    p.add_argument("--arch", help="architecture, when the checkpoint does not say and keys do not tell")
-    p.add_argument("--fake-index", type=int, default=1, choices=(0, 1),
-                   help="for a checkpoint with a two-logit head: which output is 'fake' (default 1); p(fake) = "
-                        "softmax[fake-index], recorded in the run")
+    add_detector_arguments(p)
     p.add_argument("--method", default="gradcam", help="gradcam (default), gradcam++, hirescam, xgradcam, layercam, "
                                                       "eigencam, eigengradcam, scorecam, ablationcam, fullgrad, …")
     p.add_argument("--layer", default="auto", help="auto (default: the deepest top-level block whose map at the input "
@@ -132,15 +137,6 @@ def emit(as_json: bool, data: dict, lines: list[str]) -> None:
     import json
 
     print(json.dumps(data) if as_json else "\n".join(lines))
-
-
-def fmt_share(entry: dict | None) -> str:
-    """A ``{"mean", "ci95"}`` summary as ``0.731 [0.695, 0.764]`` (``n/a`` when undefined)."""
-    if not entry or entry.get("mean") is None:
-        return "n/a"
-    lo, hi = entry.get("ci95") or (None, None)
-    ci = f" [{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else ""
-    return f"{entry['mean']:.3f}{ci}"
 
 
 def _no_default(action: argparse.Action) -> bool:

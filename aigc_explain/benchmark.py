@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from aigc_explain._cli import run, setup_logging, make_parser
+from aigc_explain._cli import make_parser, run, setup_logging
 
 def _csv_list(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())

@@ -9,8 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from aigc_explain._cli import (add_explain_arguments, add_json_flag, default_out, emit, fmt_share, make_parser, run,
-                               setup_logging)
+from aigc_explain._cli import add_explain_arguments, add_json_flag, default_out, emit, make_parser, run, setup_logging
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -73,6 +72,7 @@ def _merge(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
+    from aigc_explain.analysis.stats import format_interval
     from aigc_explain.core.checkpoint import load_detector
     from aigc_explain.explain.folder import CamSettings
     from aigc_explain.explain.layers import format_layer_table, layer_table
@@ -110,7 +110,7 @@ def _run(args: argparse.Namespace) -> None:
     lines = [f"{args.method} at {result.layer_name} ({h}x{w} map) over {summary['n_images']} images"
              + (f", {summary['n_skipped']} skipped (skipped.csv)" if summary["n_skipped"] else "")
              + ("" if summary["accuracy"] is None else f"; accuracy {summary['accuracy']:.3f}")]
-    lines += [f"  {g:<5} n={v['n']:<6} blank maps {v['n_empty']:<5} corner share {fmt_share(v['corner_share'])}"
+    lines += [f"  {g:<5} n={v['n']:<6} blank maps {v['n_empty']:<5} corner share {format_interval(v['corner_share'])}"
               for g, v in brief.items() if g in ("real", "fake", "all")]
     lines.append(f"run folder: {out}")
     if args.html:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from aigc_explain._cli import add_json_flag, emit, run, setup_logging, make_parser
+from aigc_explain._cli import add_json_flag, emit, make_parser, run, setup_logging
 
 
 def _build_parser() -> argparse.ArgumentParser:

@@ -13,7 +13,7 @@ import logging
 import time
 from pathlib import Path
 
-from aigc_explain._cli import run, setup_logging, make_parser
+from aigc_explain._cli import make_parser, run, setup_logging
 
 log = logging.getLogger("aigc_explain.demo")
 

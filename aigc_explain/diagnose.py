@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from aigc_explain._cli import add_json_flag, default_out, emit, make_parser, run, setup_logging
+from aigc_explain._cli import add_detector_arguments, add_json_flag, default_out, emit, make_parser, run, setup_logging
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -18,9 +18,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ckpt", required=True, help="detector checkpoint (ours, the report's, CNNDetection's)")
     p.add_argument("--images", required=True, help="folder with 0_real/ and 1_fake/, or a split root")
     p.add_argument("--out", help="run folder (default reports/diagnose/<ckpt-stem>-<images-name>)")
-    p.add_argument("--arch", help="architecture, when the checkpoint does not say and keys do not tell")
-    p.add_argument("--fake-index", type=int, default=1, choices=(0, 1),
-                   help="for a checkpoint with a two-logit head: which output is 'fake'")
+    add_detector_arguments(p)
     p.add_argument("--bands", default="0,1/16,1/8,1/4,1/2",
                    help="band edges in cycles/pixel (default 0,1/16,1/8,1/4,1/2: four bands, each removed and kept)")
     p.add_argument("--patch", default="16,32",

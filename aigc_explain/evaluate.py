@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from aigc_explain._cli import run, setup_logging, make_parser
+from aigc_explain._cli import add_detector_arguments, make_parser, run, setup_logging
 
 _SUMMARY_KEYS = ("accuracy", "real_acc", "fake_acc", "average_precision", "roc_auc", "n_real", "n_fake")
 
@@ -32,9 +32,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cam", action="store_true", help="with --perturb: compare clean and perturbed CAMs")
     p.add_argument("--cam-method", default="gradcam", help="CAM method for --cam (default gradcam)")
     p.add_argument("--cam-layer", default="auto", help="CAM layer for --cam (default auto)")
-    p.add_argument("--arch", help="architecture, when the checkpoint does not say and keys do not tell")
-    p.add_argument("--fake-index", type=int, default=1, choices=(0, 1),
-                   help="for a checkpoint with a two-logit head: which output is 'fake' (default 1)")
+    add_detector_arguments(p)
     p.add_argument("-b", "--batch-size", type=int, default=64, help="images per batch (default 64)")
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--device", default="auto")

@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from aigc_explain._cli import add_explain_arguments, default_out, run, setup_logging, make_parser
+from aigc_explain._cli import add_explain_arguments, default_out, make_parser, run, setup_logging
 
 
 def _int_list(text: str) -> tuple[int, ...]:

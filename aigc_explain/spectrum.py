@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from aigc_explain._cli import run, setup_logging, make_parser
+from aigc_explain._cli import make_parser, run, setup_logging
 def _build_parser() -> argparse.ArgumentParser:
     p = make_parser("spectrum", __doc__)
     p.add_argument("--images", required=True, help="flat folder, folder with 0_real/1_fake, or a split root")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from aigc_explain._cli import run, setup_logging, make_parser
+from aigc_explain._cli import make_parser, run, setup_logging
 
 log = logging.getLogger(__name__)
 

@@ -13,12 +13,10 @@ Pure numpy.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
-from aigc_explain.analysis.stats import check_count, to_json_float
 
 COARSE_SIDE = 4  # a map whose smaller side has fewer cells cannot tell corners from centre
 SETTINGS_COMPARED = ("method", "target", "layer")
@@ -73,28 +71,6 @@ def not_measurable(map_size: Any, values: np.ndarray) -> str | None:
     if float(np.ptp(finite)) <= 1e-12:
         return f"the corner share is {finite[0]:.3g} for every image: it does not vary at this layer"
     return None
-
-
-def paired_test(a: np.ndarray, b: np.ndarray, *, n_perm: int = 10000, seed: int = 0) -> dict[str, Any]:
-    """Per-image differences a - b (NaN pairs dropped): mean, a sign-flip permutation p and a Wilcoxon p."""
-    from scipy.stats import wilcoxon
-
-    check_count("n_perm", n_perm)
-    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
-    d = d[np.isfinite(d)]
-    if d.size == 0:
-        return {"n_pairs": 0, "mean_diff": None, "p_sign_flip": None, "p_wilcoxon": None}
-    observed = abs(float(d.mean()))
-    rng = np.random.default_rng(seed)
-    count, done, chunk = 0, 0, max(1, (1 << 22) // d.size)
-    while done < n_perm:
-        rows = min(chunk, n_perm - done)
-        signs = rng.choice((-1.0, 1.0), size=(rows, d.size))
-        count += int((np.abs((signs * d).mean(axis=1)) >= observed - 1e-12 * max(1.0, observed)).sum())
-        done += rows
-    p_w = math.nan if not np.any(d != 0) else float(wilcoxon(d).pvalue)
-    return {"n_pairs": int(d.size), "mean_diff": to_json_float(d.mean()),
-            "p_sign_flip": to_json_float((count + 1) / (n_perm + 1)), "p_wilcoxon": to_json_float(p_w)}
 
 
 def aligned(paths_a: list[str], values_a: np.ndarray, paths_b: list[str],

@@ -16,9 +16,9 @@ import numpy as np
 
 from aigc_explain.runs.contract import MASS_KEYS
 from aigc_explain.runs.reader import CamRun
-from aigc_explain.analysis.comparability import (aligned, image_overlap, not_measurable, paired_test, refuse_or_record,
+from aigc_explain.analysis.comparability import (aligned, image_overlap, not_measurable, refuse_or_record,
                                                  setting_differences)
-from aigc_explain.analysis.stats import compare_groups, summarize, to_json_float
+from aigc_explain.analysis.stats import compare_groups, compare_paired, summarize, to_json_float
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def compare_class(run_a: CamRun, run_b: CamRun, group: str, labels: tuple[str, s
         if paired and not reasons:
             pa, pb = aligned([q for q, m in zip(run_a.predictions.paths, ma) if m], va,
                              [q for q, m in zip(run_b.predictions.paths, mb) if m], vb)
-            entry[key]["paired"] = paired_test(pa, pb, n_perm=n_perm, seed=seed)
+            entry[key]["paired"] = compare_paired(pa, pb, n_perm=n_perm, seed=seed)
     entry["mean_map"] = _map_stats(run_a, run_b, group)
     return entry
 

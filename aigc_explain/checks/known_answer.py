@@ -18,7 +18,7 @@ from aigc_explain.core.inference import resolve_device
 from aigc_explain.core.models import build_detector
 from aigc_explain.core.training import fit
 from aigc_explain.explain.folder import CamSettings, explain_folder
-from aigc_explain.explain.layers import block_names, list_layers, resolve_layer
+from aigc_explain.explain.layers import auto_layer, block_names, list_layers, resolve_layer
 from aigc_explain.explain.methods import method_names
 from aigc_explain.runs.files import sha256_file, write_csv, write_json, write_manifest, write_text
 from aigc_explain.synth.planted import PlantSpec, build_planted_dataset, known_answer, meets_known_answer
@@ -110,8 +110,8 @@ def default_layers(backbone: Any, image_size: int) -> list[str]:
     block's — these named as the last among the shallowest modules of that grid (a whole stage or block such as
     ``layer3`` or ``features.13``, not a convolution inside the next block that has yet to down-sample) —
     leaving out the one that is the auto layer itself."""
-    auto, _ = resolve_layer(backbone, "auto", image_size=image_size)
     grids = list_layers(backbone, image_size)
+    auto = auto_layer(backbone, image_size, grids=dict(grids)).name
     blocks = [b for b in block_names(backbone) if b in dict(grids)]
     last_grid = dict(grids).get(blocks[-1]) if blocks else dict(grids).get(auto)
     if last_grid is None:

@@ -13,7 +13,7 @@ import torch
 from aigc_explain.analysis.metrics import binary_metrics
 from aigc_explain.core.checkpoint import load_detector
 from aigc_explain.core.folders import NoReadableImages, Sample, find_samples, one_class_warning, split_folder
-from aigc_explain.core.inference import Predictions, predict, resolve_amp
+from aigc_explain.core.inference import Predictions, check_finite_outputs, predict, resolve_amp
 from aigc_explain.core.models import Detector
 from aigc_explain.core.perturb import Perturbation
 from aigc_explain.core.images import describe_preprocessing
@@ -37,11 +37,7 @@ def evaluate_folder(detector: Detector, data: str | Path, *, split: str = "val",
                     perturbation=perturbation, reencode=reencode, amp=amp)
     if len(preds.paths) == 0:
         raise NoReadableImages(f"none of the {len(samples)} images under {folder} could be read", preds.skipped)
-    bad = ~np.isfinite(np.asarray(preds.probs, dtype=np.float64))
-    if bad.any():  # a broken detector, not the user's images: name it before metrics blame the numbers
-        raise ValueError(f"{source} gives non-finite outputs (NaN or inf) for {int(bad.sum())} of {len(bad)} "
-                         f"images (first: {preds.paths[int(np.flatnonzero(bad)[0])]}); its weights are damaged or "
-                         f"overflow: check the checkpoint or retrain it")
+    check_finite_outputs(~np.isfinite(np.asarray(preds.probs, dtype=np.float64)), preds.paths, source)
     metrics = binary_metrics(preds.labels, preds.probs, threshold=threshold, seed=seed)
     metrics["folder"] = str(folder)
     metrics["n_skipped"] = len(preds.skipped)

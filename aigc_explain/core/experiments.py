@@ -9,6 +9,7 @@ from aigc_explain.core.bounds import check_image_size, MAX_IMAGE_SIZE
 from aigc_explain.core.images import AUGMENTATIONS, Reencode
 from aigc_explain.core.inference import AMP_MODES
 from aigc_explain.core.losses import LOSSES
+from aigc_explain.core.models import weights_spec
 from aigc_explain.core.splits import check_val_split
 
 # The report's five settings; explicit arguments override them.
@@ -47,8 +48,6 @@ class TrainConfig:
     val_split: float | None = None  # hold out this seeded, stratified share of a folder without train/ and val/
 
     def __post_init__(self) -> None:
-        from aigc_explain.core.models import weights_spec
-
         self.weights = weights_spec(self.weights)
         Reencode.parse(self.reencode)
         check_val_split(self.val_split)

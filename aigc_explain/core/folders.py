@@ -16,13 +16,15 @@ with its ``problem``, never decoded, so it ends up in ``skipped.csv`` with the r
 
 from __future__ import annotations
 
+import csv
 import errno
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from aigc_explain.runs.contract import LABEL_NAMES
+from aigc_explain.runs.contract import LABEL_NAMES, LABEL_VALUES
+from aigc_explain.runs.files import open_text
 
 log = logging.getLogger(__name__)
 
@@ -123,11 +125,6 @@ def class_dirs(folder: Path) -> dict[int, Path]:
 
 def read_sample_list(path: str | Path) -> list[Sample]:
     """The samples of a ``path,label`` list file (see module docstring), in its order."""
-    import csv
-
-    from aigc_explain.runs.contract import LABEL_VALUES
-    from aigc_explain.runs.files import open_text
-
     path = Path(path)
     with open_text(path) as f:
         rows = list(csv.reader(f))

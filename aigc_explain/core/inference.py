@@ -152,3 +152,14 @@ def predict(detector: Detector, samples: list[Sample], *, batch_size: int = 64, 
     kept = [samples[i] for i in indices]
     return Predictions([s.path for s in kept], np.array([s.label for s in kept], dtype=np.int64),
                        logits.numpy().astype(np.float64), [(samples[i].path, why) for i, why in failed])
+
+
+def check_finite_outputs(bad: np.ndarray, paths: list[str], source: str) -> None:
+    """NaN or inf outputs (``bad``: one flag per image) mean a broken detector, not bad images: stop, naming
+    ``source`` (the checkpoint) and the first image, before metrics or maps blame the numbers."""
+    bad = np.asarray(bad, dtype=bool)
+    if bad.any():
+        first = paths[int(np.flatnonzero(bad)[0])]
+        raise ValueError(f"{source} gives non-finite outputs (NaN or inf) for {int(bad.sum())} of {len(bad)} images "
+                         f"(first: {first}); its weights are damaged or overflow: check the checkpoint or retrain it")
+

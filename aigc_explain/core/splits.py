@@ -13,7 +13,7 @@ import hashlib
 import logging
 import os
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -69,12 +69,16 @@ def stratified_split(samples: list[Sample], fraction: float, seed: int) -> tuple
     return sorted(train, key=lambda s: s.path), sorted(val, key=lambda s: s.path)
 
 
-def _digest(path: str) -> str | None:
+def _digest(path: str, limit: int | None = None) -> str | None:
+    """blake2b of the file's bytes (its first ``limit`` bytes only, when given); None when it cannot be read."""
     h = hashlib.blake2b(digest_size=16)
     try:
         with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
+            if limit is not None:
+                h.update(f.read(limit))
+            else:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
     except OSError:
         return None
     return h.hexdigest()
@@ -87,27 +91,33 @@ def _size(path: str) -> int | None:
         return None
 
 
+HEAD = 4096  # bytes hashed first: files of one size that differ mostly differ here already
+
+
 def cross_split_duplicates(train: list[Sample], val: list[Sample], *, examples: int = 5) -> dict[str, Any]:
     """Validation images whose bytes equal a training image's: ``{"count", "examples": [[val, train], …]}``.
-    Only files of a size both splits share are read (in most datasets: few)."""
-    train_by_size: dict[int, list[str]] = defaultdict(list)
-    for s in train:
-        if s.problem is None and (n := _size(s.path)) is not None:
-            train_by_size[n].append(s.path)
-    hashed: dict[int, dict[str, str]] = {}  # size -> digest -> a training file with those bytes
-    found: list[list[str]] = []
-    for s in val:
-        n = _size(s.path) if s.problem is None else None
-        if n is None or n not in train_by_size:
+    Files are compared by size, then by a digest of their first ``HEAD`` bytes, and read whole only when both
+    agree (in most datasets: never), so start-up stays close to one ``stat`` per file."""
+    sizes = [{s.path: n for s in split if s.problem is None and (n := _size(s.path)) is not None}
+             for split in (train, val)]
+    shared = set(sizes[0].values()) & set(sizes[1].values())
+    heads: dict[tuple[int, str | None], list[str]] = defaultdict(list)
+    for path, n in sizes[0].items():
+        if n in shared:
+            heads[n, _digest(path, HEAD)].append(path)
+    whole: dict[str, str | None] = {}  # full digests, each training file read once at most
+    found = []
+    for path, n in sizes[1].items():
+        same_head = heads.get((n, _digest(path, HEAD))) if n in shared else None
+        if not same_head:
             continue
-        if n not in hashed:
-            hashed[n] = {}
-            for other in train_by_size[n]:
-                if (d := _digest(other)) is not None:
-                    hashed[n].setdefault(d, other)
-        digest = _digest(s.path)
-        if digest is not None and digest in hashed[n]:
-            found.append([s.path, hashed[n][digest]])
+        digest = _digest(path)
+        for other in same_head:
+            if other not in whole:
+                whole[other] = _digest(other)
+            if digest is not None and whole[other] == digest:
+                found.append([path, other])
+                break
     return {"count": len(found), "examples": found[:examples]}
 
 
@@ -133,8 +143,8 @@ def training_splits(data: str | Path, *, val_split: float | None = None, seed: i
     root = Path(data)
     if not root.is_dir():
         raise FileNotFoundError(f"data folder {root} does not exist ({EXPECTED_LAYOUT})")
-    has_splits = all((root / name).is_dir() and class_dirs(root / name) for name in ("train", "val"))
-    if has_splits:
+    labelled = {name: (root / name).is_dir() and bool(class_dirs(root / name)) for name in ("train", "val")}
+    if all(labelled.values()):
         if val_split is not None:
             raise ValueError(f"--val-split {val_split}: {root} already has train/ and val/ folders; drop --val-split "
                              f"(it splits a folder that holds only 0_real/ and 1_fake/)")
@@ -149,12 +159,11 @@ def training_splits(data: str | Path, *, val_split: float | None = None, seed: i
         train, val = stratified_split(find_samples(root, require_labels=True), val_split, seed)
         splits = Splits(train, val, "val-split", float(val_split), seed)
     else:
-        missing = [name for name in ("train", "val") if not (root / name).is_dir() or not class_dirs(root / name)]
+        missing = [name for name, ok in labelled.items() if not ok]
         raise FileNotFoundError(f"--data {root} has no {' and no '.join(f'{m}/' for m in missing)} folder with "
                                 f"0_real/ and 1_fake/ ({EXPECTED_LAYOUT}); for a folder of class folders only, "
                                 f"pass --val-split 0.2")
-    dup = cross_split_duplicates(splits.train, splits.val)
-    return Splits(splits.train, splits.val, splits.source, splits.val_split, splits.seed, dup)
+    return replace(splits, duplicates=cross_split_duplicates(splits.train, splits.val))
 
 
 def write_split_lists(run_dir: str | Path, splits: Splits) -> None:

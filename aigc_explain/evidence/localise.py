@@ -25,7 +25,7 @@ import numpy as np
 
 from aigc_explain.analysis.regions import region_masks
 from aigc_explain.analysis.stats import to_json_float
-from aigc_explain.evidence.pixel_bootstrap import _shifted_interval, block_aligns
+from aigc_explain.evidence.pixel_bootstrap import block_aligns, shifted_interval, sum_pool
 
 MAX_CELLS = 16  # grid cells per side at most: 256 floats per image
 LOG_FLOOR = 1.0  # grey levels²: the energy added before the log (below it, quantisation noise)
@@ -47,9 +47,8 @@ def choose_grid_block(h: int, w: int, fracs: tuple[float, float, float], *, max_
 
 def pooled_log_energy(energy: np.ndarray, block: int) -> np.ndarray:
     """(N, H, W) residual energy -> (N, H/k · W/k) float32 log(block mean energy + LOG_FLOOR)."""
-    n, h, w = energy.shape
-    mean = energy.reshape(n, h // block, block, w // block, block).mean(axis=(2, 4))
-    return np.log(mean + LOG_FLOOR).reshape(n, -1).astype(np.float32)
+    mean = sum_pool(energy, block) / block ** 2
+    return np.log(mean + LOG_FLOOR).reshape(len(energy), -1).astype(np.float32)
 
 
 def _welch(w0: np.ndarray, w1: np.ndarray, x: np.ndarray, x2: np.ndarray):
@@ -132,7 +131,7 @@ def localise(features: np.ndarray, labels: np.ndarray, grid: tuple[int, int], *,
         null_share, null_size = (np.concatenate([r[k] for r in null]) for k in (0, 2))
         reps = np.concatenate([data.stats(b * (1.0 - one), b * one, sign)[0]
                                for b in np.split(boot, range(_CHUNK, n_boot, _CHUNK))])
-        lo, hi = _shifted_interval(float(share), reps, confidence)
+        lo, hi = shifted_interval(float(share), reps, confidence)
         centre = float(np.nanmedian(null_share)) if np.isfinite(null_share).any() else 0.5
         p_share, p_size = _p_value(float(share), null_share, centre), _p_value(float(size), null_size)
         # a place is stated only when both the size of the difference and its share beat the shuffled labels

@@ -75,7 +75,7 @@ def masses_of_difference(real: np.ndarray, fake: np.ndarray, fracs: tuple[float,
     return region_masses(_signed(real, fake, direction), **kwargs)
 
 
-def _shifted_interval(estimate: float, replicates: np.ndarray, confidence: float) -> tuple[float, float]:
+def shifted_interval(estimate: float, replicates: np.ndarray, confidence: float) -> tuple[float, float]:
     """The percentile interval shifted by the bootstrap's bias (median of the replicates − the estimate), and
     clipped to [0, 1]. The ReLU of a resampled difference picks up positive noise everywhere, so replicates
     lean towards an even spread (0.5) and a plain percentile interval can miss the estimate altogether;
@@ -153,7 +153,7 @@ class PoissonBootstrap:
         out: dict[str, Any] = {}
         for key in MASS_KEYS:
             estimate, reps = float(getattr(point, key)[0]), getattr(boot, key)
-            lo, hi = (math.nan, math.nan) if empty else _shifted_interval(estimate, reps, confidence)
+            lo, hi = (math.nan, math.nan) if empty else shifted_interval(estimate, reps, confidence)
             out[key] = {"mean": to_json_float(estimate), "ci95": [to_json_float(lo), to_json_float(hi)],
                         "n": int(n_images)}
         out.update(empty=empty, excess_energy=to_json_float(excess), n_boot=self.n_boot,

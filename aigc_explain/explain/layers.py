@@ -58,16 +58,17 @@ def block_names(backbone: nn.Module) -> list[str]:
     return []
 
 
-def auto_layer(backbone: nn.Module, image_size: int) -> LayerChoice:
+def auto_layer(backbone: nn.Module, image_size: int, *, grids: dict[str, tuple[int, int]] | None = None) -> LayerChoice:
     """``--layer auto``: the deepest top-level block whose map at ``image_size`` has a side of at least
-    ``AUTO_MIN_SIDE`` (so corners and centre are told apart); where none has, the block with the largest map."""
+    ``AUTO_MIN_SIDE`` (so corners and centre are told apart); where none has, the block with the largest map.
+    ``grids``: the ``list_layers`` result when the caller has it (no second probe forward)."""
     if _arch(backbone) == "vit":  # every block has the model's token grid: the last one
         grid = tuple(int(v) for v in backbone.patch_embed.grid_size)
         coarse = "" if min(grid) >= AUTO_MIN_SIDE else ", too coarse to tell corners from centre well"
         return LayerChoice(block_names(backbone)[-1], grid, f"the last block; every block has the {grid[0]}x{grid[1]} "
                                                               f"token grid{coarse}")
     try:
-        grids = dict(list_layers(backbone, image_size))
+        grids = dict(list_layers(backbone, image_size)) if grids is None else grids
     except (RuntimeError, AssertionError) as exc:  # e.g. a model built for a fixed non-square input
         last = block_names(backbone)[-1:] or [None]
         if last[0] is None:
@@ -99,7 +100,7 @@ def layer_table(backbone: nn.Module, image_size: int) -> list[tuple[str, tuple[i
     first (forward order), then every other module with a spatial map."""
     grids = list_layers(backbone, image_size)
     blocks = set(block_names(backbone))
-    chosen = auto_layer(backbone, image_size).name
+    chosen = auto_layer(backbone, image_size, grids=dict(grids)).name
     rows = [(n, g, True, n == chosen) for n, g in grids if n in blocks]
     return rows + [(n, g, False, n == chosen) for n, g in grids if n not in blocks]
 

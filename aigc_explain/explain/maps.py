@@ -7,6 +7,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from aigc_explain.explain.layers import AUTO_MIN_SIDE
+
 
 def upsample(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """(N, h, w) maps upsampled bilinearly (half-pixel centres, like cv2/grad-cam) to ``size``, in float64."""
@@ -21,9 +23,9 @@ def upsample_positive(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return upsample(np.maximum(raw, 0), size)
 
 
-# A corner square must span at least this many map cells: 7 cells a side with the default corner fraction, the
-# rule --layer auto follows (explain.layers.AUTO_MIN_SIDE).
-MIN_CORNER_CELLS = 1.75
+# A corner square must span at least this many map cells: a side of AUTO_MIN_SIDE cells with the default corner
+# fraction (0.25), the rule --layer auto follows.
+MIN_CORNER_CELLS = AUTO_MIN_SIDE * 0.25
 
 
 def resolution_warning(map_size: tuple[int, int], corner_frac: float, layer: str) -> str | None:

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from aigc_explain.core.images import describe_preprocessing, read_image
-from aigc_explain.core.inference import resolve_device
+from aigc_explain.core.inference import check_finite_outputs, resolve_device
 from aigc_explain.core.models import Detector
 from aigc_explain.explain.folder import CamResult, CamSettings, explain_folder, label_name
 from aigc_explain.explain.layers import list_layers, reshape_transform_for
@@ -176,7 +176,7 @@ def write_cam_run(detector: Detector, ckpt: str | Path, images: str | Path, out:
     with run_folder(out, command="cam", overwrite=overwrite, inputs=[ckpt, images]) as run:
         result = explain_folder(detector, images, settings, device=resolve_device(device), workers=workers,
                                 progress=progress)
-        check_finite_outputs(result, ckpt)
+        check_cam_outputs(result, ckpt)
         extra = run_extra(ckpt, detector, reencode=settings.reencode)
         summary = save_result(result, run.path, overlays=overlays, extra_summary=extra, images_root=images)
         write_manifest(run.path, command="cam", arguments=arguments, checkpoint_sha256=extra["checkpoint_sha256"],
@@ -217,14 +217,8 @@ def check_spatial_layer(detector: Detector, layer: str) -> None:
                      f"layer that has one: cam --ckpt ... --list-layers")
 
 
-def check_finite_outputs(result: CamResult, ckpt: str | Path) -> None:
+def check_cam_outputs(result: CamResult, ckpt: str | Path) -> None:
     """NaN or inf probabilities or maps mean a broken detector: stop, naming the checkpoint, before any file."""
-    bad = ~np.isfinite(result.prob_fake)
     maps_bad = ~np.isfinite(result.raw_maps.reshape(len(result.raw_maps), -1)).all(axis=1) \
         if len(result.raw_maps) else np.zeros(0, bool)
-    bad = bad | maps_bad
-    if bad.any():
-        first = result.paths[int(np.flatnonzero(bad)[0])]
-        raise ValueError(f"checkpoint {ckpt} gives non-finite outputs (NaN or inf) for {int(bad.sum())} of "
-                         f"{len(bad)} images (first: {first}); its weights are damaged or overflow: check the "
-                         f"checkpoint or retrain it")
+    check_finite_outputs(~np.isfinite(result.prob_fake) | maps_bad, result.paths, f"checkpoint {ckpt}")

@@ -5,13 +5,11 @@ keeps the old run until the new one completes."""
 
 import csv
 import json
-import signal
 from pathlib import Path
 
 import pytest
 import torch
 
-from aigc_explain.core import training as training
 from aigc_explain.core.models import build_detector
 from aigc_explain.runs.folders import read_record, replaced_path
 from aigc_explain.train import main as train_main
@@ -39,20 +37,11 @@ def test_resuming_a_finished_run_does_nothing(dataset, tmp_path, capsys):
     assert ((run / "final_model.pth").read_bytes(), (run / "manifest.json").read_bytes()) == before
 
 
-def test_resume_keeps_the_runs_own_epochs(dataset, tmp_path, monkeypatch):
+def test_resume_keeps_the_runs_own_epochs(dataset, tmp_path, ctrl_c_at):
     run = tmp_path / "run"
-    original, calls = training._Run._step, {"n": 0}
-
-    def ctrl_c_in_epoch_two(self, x, y):
-        out = original(self, x, y)
-        calls["n"] += 1
-        if calls["n"] == 5:  # 4 batches per epoch: the first batch of epoch 2
-            signal.raise_signal(signal.SIGINT)
-        return out
-
-    monkeypatch.setattr(training._Run, "_step", ctrl_c_in_epoch_two)
+    ctrl_c_at(5)  # 4 batches per epoch: the first batch of epoch 2
     assert _train(dataset, run, "--epochs", "3") == 130
-    monkeypatch.setattr(training._Run, "_step", original)
+    ctrl_c_at(None)
     assert read_record(run)["status"] == "interrupted"
     assert train_main(["--out", str(run), "--data", str(dataset), "--resume", "--no-progress"]) == 0
     assert _epochs(run) == ["1", "2", "3"]  # the run's own 3, not the default 10
@@ -126,23 +115,16 @@ def test_matching_timm_weights_are_loaded(dataset, tmp_path):
     assert all(torch.equal(loaded[k], v) for k, v in source.state_dict().items() if not k.startswith("fc."))
 
 
-def test_interrupted_overwrite_of_a_training_run_keeps_the_old_run(dataset, tmp_path, monkeypatch):
+def test_interrupted_overwrite_of_a_training_run_keeps_the_old_run(dataset, tmp_path, ctrl_c_at):
     run = tmp_path / "run"
     assert _train(dataset, run, "--epochs", "1") == 0
     old = (run / "final_model.pth").read_bytes()
-    original = training._Run._step
-
-    def ctrl_c(self, x, y):
-        out = original(self, x, y)
-        signal.raise_signal(signal.SIGINT)
-        return out
-
-    monkeypatch.setattr(training._Run, "_step", ctrl_c)
+    ctrl_c_at(1)
     assert _train(dataset, run, "--epochs", "2", "--seed", "1", "--overwrite") == 130
     # the new run can be resumed; the old one waits beside it until the new one completes
     assert (run / "checkpoint.pth").is_file() and not (run / "final_model.pth").exists()
     assert (replaced_path(run) / "final_model.pth").read_bytes() == old
-    monkeypatch.setattr(training._Run, "_step", original)
+    ctrl_c_at(None)
     assert train_main(["--data", str(dataset), "--out", str(run), "--resume", "--no-progress"]) == 0
     assert not replaced_path(run).exists() and _epochs(run) == ["1", "2"]
 

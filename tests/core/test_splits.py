@@ -94,6 +94,11 @@ def test_duplicate_detection_ignores_same_size_different_bytes(tmp_path):
     c.write_bytes(b"x" * 100)
     found = cross_split_duplicates([Sample(str(a), 0)], [Sample(str(b), 0), Sample(str(c), 0)])
     assert found == {"count": 1, "examples": [[str(c), str(a)]]}
+    # the same size and the same first 8 KB, another last byte: not a duplicate (the head digest only sorts)
+    d, e = tmp_path / "d.bin", tmp_path / "e.bin"
+    d.write_bytes(b"z" * 9000 + b"1")
+    e.write_bytes(b"z" * 9000 + b"2")
+    assert cross_split_duplicates([Sample(str(d), 0)], [Sample(str(e), 0)])["count"] == 0
 
 
 def test_val_split_is_refused_where_splits_exist_and_checked(tmp_path, make_data, error_line):

@@ -2,7 +2,6 @@
 
 import csv
 import json
-import signal
 from pathlib import Path
 
 import numpy as np
@@ -88,26 +87,15 @@ def test_resume_equals_uninterrupted_run(dataset: Path, tmp_path: Path):
     assert [r["val_loss"] for r in ha] == [r["val_loss"] for r in hb]
 
 
-def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(dataset: Path, tmp_path: Path, monkeypatch):
-    from aigc_explain.core import training as training
-
+def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(dataset: Path, tmp_path: Path, ctrl_c_at):
     cfg = dict(data=str(dataset), augment="report", **TINY)
     fit(TrainConfig(out=str(tmp_path / "a"), **cfg), progress=False)
-    original, calls = training._Run._step, {"n": 0}
-
-    def step_then_ctrl_c(self, x, y):
-        out = original(self, x, y)
-        calls["n"] += 1
-        if calls["n"] == 3:  # in the middle of epoch 1 (4 batches per epoch)
-            signal.raise_signal(signal.SIGINT)
-        return out
-
-    monkeypatch.setattr(training._Run, "_step", step_then_ctrl_c)
+    ctrl_c_at(3)  # in the middle of epoch 1 (4 batches per epoch)
     with pytest.raises(KeyboardInterrupt):
         fit(TrainConfig(out=str(tmp_path / "b"), **cfg), progress=False)
     saved = torch.load(tmp_path / "b" / "checkpoint.pth", weights_only=True)
     assert saved["interrupted"] and (saved["epoch"], saved["step"]) == (0, 3)
-    monkeypatch.setattr(training._Run, "_step", original)
+    ctrl_c_at(None)
     resume_run(tmp_path / "b", overrides=cfg, progress=False)
     a, b = _weights(tmp_path / "a" / "final_model.pth"), _weights(tmp_path / "b" / "final_model.pth")
     assert all(torch.equal(a[k], b[k]) for k in a)

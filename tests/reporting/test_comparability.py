@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from aigc_explain.analysis.comparability import not_measurable, paired_test
+from aigc_explain.analysis.comparability import not_measurable
+from aigc_explain.analysis.stats import compare_paired
 from aigc_explain.cam import main as cam_main
 from aigc_explain.compare import main as compare_main
 from aigc_explain.report import main as report_main
@@ -86,9 +87,9 @@ def test_not_measurable_rules():
 def test_paired_test_known_answers():
     rng = np.random.default_rng(0)
     base = rng.uniform(0.2, 0.8, 200)
-    shifted = paired_test(base + 0.02 + rng.normal(0, 0.01, 200), base, n_perm=2000)
+    shifted = compare_paired(base + 0.02 + rng.normal(0, 0.01, 200), base, n_perm=2000)
     assert shifted["p_sign_flip"] < 0.001 and shifted["p_wilcoxon"] < 0.001
-    null = paired_test(base + rng.normal(0, 0.01, 200), base, n_perm=2000)  # no shift: the null holds
+    null = compare_paired(base + rng.normal(0, 0.01, 200), base, n_perm=2000)  # no shift: the null holds
     assert null["p_sign_flip"] > 0.05 and null["p_wilcoxon"] > 0.05
     # unpaired, the same faint shift is lost in the spread between images
     from aigc_explain.analysis.stats import permutation_test

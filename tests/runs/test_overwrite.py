@@ -210,12 +210,8 @@ def test_evaluate_refuses_to_overwrite_foreign_folder(dataset, tiny_ckpt, tmp_pa
     assert (keep / "data.csv").read_text() == "1"
 
 
-def test_a_run_folder_of_an_older_version_can_be_overwritten(dataset, tiny_ckpt, tmp_path):
-    old = tmp_path / "old"
-    old.mkdir()
-    (old / "manifest.json").write_text(json.dumps({"schema_version": 1, "command": "cam",
-                                                   "versions": {"aigc_explain": "0.1.0"}}))
-    (old / "summary.json").write_text("{}")
+def test_a_run_folder_of_an_older_version_can_be_overwritten(dataset, tiny_ckpt, tmp_path, legacy_cam_folder):
+    old = legacy_cam_folder(tmp_path / "old")
     assert _cam(tiny_ckpt, dataset / "val", old) == 2
     assert _cam(tiny_ckpt, dataset / "val", old, "--overwrite") == 0
     check_complete(old)

@@ -2,13 +2,10 @@
 folder that also holds the user's files is refused (with or without --overwrite) and the files stay; a
 symbolic-link --out is refused, never renamed; files a run left are removed one by one, never a whole tree."""
 
-import json
-import signal
 
 import pytest
 
 from aigc_explain.cam import main as cam_main
-from aigc_explain.core import training
 from aigc_explain.runs.contract import RECORD
 from aigc_explain.runs.folders import check_complete, open_run, read_record, replaced_path
 from aigc_explain.train import main as train_main
@@ -44,19 +41,11 @@ def test_a_failed_run_with_user_files_is_not_reused(dataset, tiny_ckpt, tmp_path
     check_complete(out)
 
 
-def test_an_interrupted_training_run_with_user_files_is_refused(dataset, tmp_path, monkeypatch, capsys, error_line):
+def test_an_interrupted_training_run_with_user_files_is_refused(dataset, tmp_path, ctrl_c_at, capsys, error_line):
     run = tmp_path / "run"
-    original, calls = training._Run._step, {"n": 0}
-
-    def ctrl_c_in_epoch_two(self, x, y):
-        calls["n"] += 1
-        if calls["n"] == 5:
-            signal.raise_signal(signal.SIGINT)
-        return original(self, x, y)
-
-    monkeypatch.setattr(training._Run, "_step", ctrl_c_in_epoch_two)
+    ctrl_c_at(5)  # the first batch of epoch 2
     assert train_main(["--data", str(dataset), "--out", str(run), *TRAIN, "--epochs", "3"]) == 130
-    monkeypatch.setattr(training._Run, "_step", original)
+    ctrl_c_at(None)
     assert read_record(run)["status"] == "interrupted"
     (run / "notes.md").write_text("mine")
     (run / "sub").mkdir()
@@ -67,12 +56,9 @@ def test_an_interrupted_training_run_with_user_files_is_refused(dataset, tmp_pat
     assert (run / "notes.md").read_text() == "mine" and (run / "checkpoint.pth").is_file()
 
 
-def test_an_older_version_folder_with_user_files_is_refused(dataset, tiny_ckpt, tmp_path, capsys, error_line):
-    old = tmp_path / "old"
-    old.mkdir()
-    (old / "manifest.json").write_text(json.dumps({"schema_version": 1, "command": "cam",
-                                                   "versions": {"aigc_explain": "0.1.0"}}))
-    (old / "summary.json").write_text("{}")
+def test_an_older_version_folder_with_user_files_is_refused(dataset, tiny_ckpt, tmp_path, legacy_cam_folder,
+                                                           capsys, error_line):
+    old = legacy_cam_folder(tmp_path / "old")
     (old / "thesis.tex").write_text("mine")
     assert _cam(tiny_ckpt, dataset / "val", old, "--overwrite") == 2
     assert "also holds files the run did not write (thesis.tex)" in error_line()
@@ -142,20 +128,12 @@ def test_every_state_refuses_a_folder_with_foreign_files(tmp_path, status, capsy
     assert (out / "keep.txt").read_text() == "mine" and (out / "summary.json").is_file()
 
 
-def test_an_interrupted_resume_still_owns_the_files_of_its_first_session(dataset, tmp_path, monkeypatch):
+def test_an_interrupted_resume_still_owns_the_files_of_its_first_session(dataset, tmp_path, ctrl_c_at):
     from aigc_explain.runs.record import foreign_files
 
     run = tmp_path / "run"
     assert train_main(["--data", str(dataset), "--out", str(run), *TRAIN, "--epochs", "1"]) == 0
-    original, calls = training._Run._step, {"n": 0}
-
-    def ctrl_c(self, x, y):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            signal.raise_signal(signal.SIGINT)
-        return original(self, x, y)
-
-    monkeypatch.setattr(training._Run, "_step", ctrl_c)
+    ctrl_c_at(2)
     assert train_main(["--data", str(dataset), "--out", str(run), "--resume", "--epochs", "2", "--no-progress"]) == 130
     assert read_record(run)["status"] == "interrupted"
     assert (run / "final_model.pth").is_file() and foreign_files(run) == []  # written by session one: still ours
