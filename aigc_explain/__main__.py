@@ -18,6 +18,7 @@ COMMANDS = {
     "audit": "data-side evidence: do file cues give the label away, where do the classes differ in the pixels",
     "diagnose": "what the detector relies on: frequency bands, spectral peaks, patch shuffling, re-encoding",
     "demo": "the main job end to end on a dataset it builds itself (make demo)",
+    "hub": "seed the offline ImageNet weights --weights imagenet finds (make weights)",
 }
 
 

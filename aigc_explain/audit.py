@@ -51,17 +51,18 @@ def _run(args: argparse.Namespace) -> None:
 
     settings = AuditSettings(size=args.size, enlarge=args.enlarge, limit=args.limit, reencode=args.reencode,
                              folds=args.folds, n_boot=args.n_boot, n_perm=args.n_perm, seed=args.seed)
-    summary = write_audit_run(args.data, args.out, settings, arguments=vars(args), overwrite=args.overwrite,
+    summary = write_audit_run(data=args.data, out=args.out, settings=settings, arguments=vars(args), overwrite=args.overwrite,
                               progress=not args.no_progress)
-    budget = {k: v and {"auc": v["auc"], "top": v["top"]} for k, v in summary.get("budget", {}).items()}
+    overall, size = summary.overall, summary.geometry.size
+    rows = overall.budget.rows() if overall.budget else {}
+    budget = {k: v and {"auc": v.auc, "top": v.top} for k, v in rows.items()}
     ranked = sorted(((k, v) for k, v in budget.items() if v and v.get("auc") is not None), key=lambda kv: -kv[1]["auc"])
-    lines = [f"audit of {args.data} at {summary['geometry']['size']} px; what gives the label away (cross-validated "
-             f"AUC, 0.5 = nothing):"]
+    lines = [f"audit of {args.data} at {size} px; what gives the label away (cross-validated AUC, 0.5 = nothing):"]
     lines += [f"  {k:<9} {v['auc']:.3f}  strongest: {v['top']}" for k, v in ranked]
-    lines += [f"verdict: {summary['verdict']}", f"run folder: {args.out} (audit.md)"]
-    emit(args.json, {"out": str(args.out), "cue_auc": summary["cue_auc"], "cue_auc_ci95": summary["cue_auc_ci95"],
-                     "pixel_corner_share": summary["pixel_corner_share"], "budget": budget,
-                     "audit_size": summary["geometry"]["size"], "verdict": summary["verdict"]}, lines)
+    lines += [f"verdict: {summary.verdict}", f"run folder: {args.out} (audit.md)"]
+    emit(args.json, {"out": str(args.out), "cue_auc": overall.cue.auc, "cue_auc_ci95": list(overall.cue.ci95),
+                     "pixel_corner_share": overall.pixels.corner_share.to_json(), "budget": budget,
+                     "audit_size": size, "verdict": summary.verdict}, lines)
 
 
 if __name__ == "__main__":

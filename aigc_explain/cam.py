@@ -72,16 +72,15 @@ def _merge(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from aigc_explain.analysis.stats import format_interval
     from aigc_explain.core.checkpoint import load_detector
     from aigc_explain.explain.folder import CamSettings
     from aigc_explain.explain.layers import format_layer_table, layer_table
-    from aigc_explain.explain.methods import method_names
     from aigc_explain.explain.save import write_cam_run
     from aigc_explain.explain.shards import explain_distributed
 
-    if args.method.lower() not in method_names():
-        raise ValueError(f"--method {args.method!r} is unknown; use one of: {', '.join(method_names())}")
+    settings = CamSettings(method=args.method.lower(), target=args.target, layer=args.layer,
+                           batch_size=args.batch_size, corner_frac=args.corner_frac, center_frac=args.center_frac,
+                           limit=args.limit, shard=args.shard, reencode=args.reencode, amp=args.amp)
     if args.overlays < 0:
         raise ValueError(f"--overlays must be >= 0, got {args.overlays}")
     detector = load_detector(args.ckpt, arch=args.arch, fake_index=args.fake_index)
@@ -90,9 +89,6 @@ def _run(args: argparse.Namespace) -> None:
         return
     if not args.images:
         raise ValueError("--images is required (a folder of images to explain)")
-    settings = CamSettings(method=args.method.lower(), target=args.target, layer=args.layer,
-                           batch_size=args.batch_size, corner_frac=args.corner_frac, center_frac=args.center_frac,
-                           limit=args.limit, shard=args.shard, reencode=args.reencode, amp=args.amp)
     if not Path(args.images).exists():
         raise FileNotFoundError(f"--images {args.images} does not exist (a folder of images, an image, or an image "
                                 f"list such as a training run's val_files.csv)")
@@ -101,23 +97,24 @@ def _run(args: argparse.Namespace) -> None:
         explain_distributed(detector, args.ckpt, args.images, out, settings, overwrite=args.overwrite,
                             device=args.device, workers=args.workers, overlays=args.overlays)
         return
-    summary, result = write_cam_run(detector, args.ckpt, args.images, out, settings, arguments=vars(args),
+    summary, result = write_cam_run(detector, ckpt=args.ckpt, images=args.images, out=out, settings=settings,
+                                    arguments=vars(args),
                                     overwrite=args.overwrite, device=args.device, workers=args.workers,
                                     overlays=args.overlays, progress=not args.no_progress)
-    brief = {g: {"n": v["n"], "n_empty": v["n_empty"], "corner_share": v["corner_share"]}
-             for g, v in summary["groups"].items()}
+    brief = {g: {"n": v.n, "n_empty": v.n_empty, "corner_share": v.corner_share.to_json()}
+             for g, v in summary.groups.items()}
     h, w = result.map_size
-    lines = [f"{args.method} at {result.layer_name} ({h}x{w} map) over {summary['n_images']} images"
-             + (f", {summary['n_skipped']} skipped (skipped.csv)" if summary["n_skipped"] else "")
-             + ("" if summary["accuracy"] is None else f"; accuracy {summary['accuracy']:.3f}")]
-    lines += [f"  {g:<5} n={v['n']:<6} blank maps {v['n_empty']:<5} corner share {format_interval(v['corner_share'])}"
-              for g, v in brief.items() if g in ("real", "fake", "all")]
+    lines = [f"{args.method} at {result.layer_name} ({h}x{w} map) over {summary.n_images} images"
+             + (f", {summary.n_skipped} skipped (skipped.csv)" if summary.n_skipped else "")
+             + ("" if summary.accuracy is None else f"; accuracy {summary.accuracy:.3f}")]
+    lines += [f"  {g:<5} n={v.n:<6} blank maps {v.n_empty:<5} corner share {v.corner_share.format()}"
+              for g, v in summary.groups.items() if g in ("real", "fake", "all")]
     lines.append(f"run folder: {out}")
     if args.html:
         from aigc_explain.reporting.browser import write_run_page
         lines.append(f"page: {write_run_page(out).index} (open it in a browser)")
     emit(args.json, {"out": str(out), "layer": result.layer_name, "map_size": list(result.map_size),
-                     "accuracy": summary["accuracy"], "groups": brief}, lines)
+                     "accuracy": summary.accuracy, "groups": brief}, lines)
 
 
 if __name__ == "__main__":

@@ -44,14 +44,14 @@ def _run(args: argparse.Namespace) -> None:
             raise ValueError(f"{flag} must be >= 1, got {value}")
     labels = check_labels(args.labels, [args.run_a, args.run_b])
     run_a, run_b = load_cam_runs([args.run_a, args.run_b], ["RUN_A", "RUN_B"])
-    result = write_comparison_run(run_a, run_b, (labels[0], labels[1]), args.out, arguments=vars(args),
+    result = write_comparison_run(run_a, run_b, (labels[0], labels[1]), out=args.out, arguments=vars(args),
                                   overwrite=args.overwrite, n_perm=args.n_perm, n_boot=args.n_boot, seed=args.seed,
                                   allow_different=args.allow_different)
     from aigc_explain.analysis.comparison import headline
 
-    lines = [f"{labels[0]} vs {labels[1]}:"] + [f"  {headline(result, g)}" for g in result["classes"] if g != "all"]
-    lines += [f"  note: {w}" for w in result["warnings"]] + [f"written to {args.out}"]
-    emit(args.json, {"out": str(args.out), "labels": labels, "warnings": len(result["warnings"])}, lines)
+    lines = [f"{labels[0]} vs {labels[1]}:"] + [f"  {headline(result, g)}" for g in result.classes if g != "all"]
+    lines += [f"  note: {w}" for w in result.warnings] + [f"written to {args.out}"]
+    emit(args.json, {"out": str(args.out), "labels": labels, "warnings": len(result.warnings)}, lines)
 
 
 if __name__ == "__main__":

@@ -72,10 +72,11 @@ def _demo_into(out: Path, args: argparse.Namespace) -> dict:
                               ae_steps=args.ae_steps)
     results: dict = {"dataset": info, "runs": {}}
     _step("auditing the data (file cues, pixel evidence) before any detector sees it", start)
-    audit = write_audit_run(data, out / "audit", AuditSettings(size=args.image_size),
+    audit = write_audit_run(data=data, out=out / "audit", settings=AuditSettings(size=args.image_size),
                             arguments={"data": str(data), "size": args.image_size})
-    results["audit"] = {k: audit[k] for k in ("cue_auc", "cue_auc_ci95", "pixel_corner_share", "verdict")}
-    results["audit"]["val_pixel_corner_share"] = audit["per_split"]["val"]["pixel_corner_share"]
+    results["audit"] = {"cue_auc": audit.overall.cue.auc, "cue_auc_ci95": list(audit.overall.cue.ci95),
+                        "pixel_corner_share": audit.overall.pixels.corner_share.to_json(), "verdict": audit.verdict,
+                        "val_pixel_corner_share": audit.split("val").pixels.corner_share.to_json()}
     for name, augment in SETTINGS.items():
         _step(f"training {args.model} ({name}) for {args.epochs} epochs", start)
         cfg = TrainConfig(data=str(data), out=str(out / f"train_{name}"), model=args.model, weights=args.weights,
@@ -84,22 +85,23 @@ def _demo_into(out: Path, args: argparse.Namespace) -> dict:
         ckpt = fit(cfg, progress=False).run_dir / "best_model.pth"
         detector = load_detector(ckpt)
         _step(f"evaluating and running Grad-CAM ({name}) at {args.layer} on the validation images", start)
-        metrics = write_evaluation_run(detector, ckpt, data, out / f"eval_{name}", device=resolve_device("auto"),
-                                       arguments={"ckpt": str(ckpt), "data": str(data), "demo": name})
-        summary, _ = write_cam_run(detector, ckpt, data / "val", out / f"cam_{name}", CamSettings(layer=args.layer),
+        metrics = write_evaluation_run(detector, ckpt=ckpt, data=data, out=out / f"eval_{name}",
+                                       device=resolve_device("auto"), arguments={"ckpt": str(ckpt), "data": str(data), "demo": name})
+        summary, _ = write_cam_run(detector, ckpt=ckpt, images=data / "val", out=out / f"cam_{name}",
+                                   settings=CamSettings(layer=args.layer),
                                    arguments={"ckpt": str(ckpt), "images": str(data / "val"), "layer": args.layer,
                                               "demo": name}, overlays=3)
-        results["runs"][name] = {"val_accuracy": metrics["accuracy"], "accuracy_ci95": metrics["ci95"]["accuracy"],
-                                 "average_precision": metrics["average_precision"],
-                                 "corner_share": {g: summary["groups"][g]["corner_share"]
-                                                  for g in ("real", "fake") if g in summary["groups"]}}
+        results["runs"][name] = {"val_accuracy": metrics.accuracy, "accuracy_ci95": metrics.ci95.accuracy,
+                                 "average_precision": metrics.average_precision,
+                                 "corner_share": {g: summary.groups[g].corner_share.to_json()
+                                                  for g in ("real", "fake") if g in summary.groups}}
     _step("comparison and report panels", start)
     labels = ("unaugmented", "augmented")
-    write_comparison_run(*(load_cam_run(out / f"cam_{n}") for n in labels), labels, out / "comparison",
+    write_comparison_run(*(load_cam_run(out / f"cam_{n}") for n in labels), labels, out=out / "comparison",
                          arguments={"runs": [f"cam_{n}" for n in labels], "labels": list(labels)})
     runs = {f"{kind}_{name}": load_run(out / f"{kind}_{name}") for name in SETTINGS for kind in ("train", "eval", "cam")}
     runs["audit"] = load_run(out / "audit")
-    write_report_run(runs, out / "report", arguments={"runs": list(runs)})
+    write_report_run(runs, out=out / "report", arguments={"runs": list(runs)})
     # the README's picture
     atomic_write_bytes(out.parent / "demo_comparison.png", (out / "comparison" / "comparison.png").read_bytes())
     results["seconds"] = round(time.perf_counter() - start, 1)

@@ -64,15 +64,16 @@ def _run(args: argparse.Namespace) -> None:
     detector = load_detector(args.ckpt, arch=args.arch, fake_index=args.fake_index)
     parse_patches(args.patch, detector.image_size)  # before any folder is made
     out = args.out or default_out("diagnose", args.ckpt, args.images)
-    summary = write_diagnose_run(detector, args.ckpt, args.images, out, settings, arguments=vars(args),
+    summary = write_diagnose_run(detector, ckpt=args.ckpt, images=args.images, out=out, settings=settings,
+                                 arguments=vars(args),
                                  overwrite=args.overwrite, device=device, workers=args.workers,
                                  progress=not args.no_progress)
-    accuracy = summary["clean"]["accuracy"]
-    lines = [f"diagnosed {summary['n_images']} images" + ("" if accuracy is None else f" (clean accuracy {accuracy:.3f})")]
-    lines += [f"  {v}" for v in (summary["verdict"] if isinstance(summary["verdict"], list) else [summary["verdict"]])]
+    accuracy = summary.clean.accuracy
+    lines = [f"diagnosed {summary.n_images} images" + ("" if accuracy is None else f" (clean accuracy {accuracy:.3f})")]
+    lines += [f"  {v}" for v in summary.verdict]
     lines.append(f"run folder: {out} (diagnose.md)")
-    emit(args.json, {"out": str(out), "n_images": summary["n_images"], "accuracy": accuracy,
-                     "verdict": summary["verdict"]}, lines)
+    emit(args.json, {"out": str(out), "n_images": summary.n_images, "accuracy": accuracy, "verdict": summary.verdict},
+         lines)
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ def _run(args: argparse.Namespace) -> None:
     options = dict(split=args.split, batch_size=args.batch_size, device=resolve_device(args.device),
                    workers=args.workers, threshold=args.threshold, reencode=args.reencode, amp=args.amp)
     if len(args.ckpt) > 1 or len(args.data) > 1:
-        result = write_cross_domain_run(args.ckpt, args.data, args.out, arguments=vars(args), overwrite=args.overwrite,
+        result = write_cross_domain_run(ckpts=args.ckpt, datas=args.data, out=args.out, arguments=vars(args), overwrite=args.overwrite,
                                         ckpt_names=args.names, data_names=args.data_names, arch=args.arch,
                                         fake_index=args.fake_index, **options)
         print(json.dumps({"out": str(args.out), "rows": result.checkpoints, "columns": result.data,
@@ -94,12 +94,14 @@ def _run(args: argparse.Namespace) -> None:
     arguments = {**vars(args), "ckpt": ckpt, "data": data}
     if perturbations:
         cam = CamSettings(method=args.cam_method.lower(), layer=args.cam_layer) if args.cam else None
-        metrics = write_robustness_run(detector, ckpt, data, args.out, perturbations, cam=cam, arguments=arguments,
+        metrics = write_robustness_run(detector, ckpt=ckpt, data=data, out=args.out, perturbations=perturbations, cam=cam,
+                                       arguments=arguments,
                                        overwrite=args.overwrite, **options)
     else:
-        metrics = write_evaluation_run(detector, ckpt, data, args.out, arguments=arguments, overwrite=args.overwrite,
+        metrics = write_evaluation_run(detector, ckpt=ckpt, data=data, out=args.out, arguments=arguments, overwrite=args.overwrite,
                                        **options)
-    print(json.dumps({k: metrics[k] for k in _SUMMARY_KEYS}))
+    values = metrics.to_json()
+    print(json.dumps({k: values[k] for k in _SUMMARY_KEYS}))
 
 
 if __name__ == "__main__":

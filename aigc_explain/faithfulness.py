@@ -9,8 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aigc_explain._cli import add_explain_arguments, default_out, make_parser, run, setup_logging
+
+if TYPE_CHECKING:
+    from aigc_explain.explain.folder import CamSettings
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -47,12 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     return run("faithfulness", lambda: _run(args))
 
 
-def _check(args: argparse.Namespace) -> tuple[str, ...]:
+def _check(args: argparse.Namespace) -> tuple[CamSettings, tuple[str, ...]]:
+    """The CAM settings (the method checked there) and the baselines, checked before anything is loaded."""
     from aigc_explain.checks.faithfulness import BASELINES, fractions
-    from aigc_explain.explain.methods import method_names
+    from aigc_explain.explain.folder import CamSettings
 
-    if args.method.lower() not in method_names():
-        raise ValueError(f"--method {args.method!r} is unknown; use one of: {', '.join(method_names())}")
+    cam = CamSettings(method=args.method.lower(), layer=args.layer, target=args.target, batch_size=args.batch_size)
     if not Path(args.images).is_dir():
         raise FileNotFoundError(f"--images {args.images} is not a folder; pass a folder of images "
                                 f"(flat, with 0_real/1_fake, or a split root)")
@@ -63,7 +67,7 @@ def _check(args: argparse.Namespace) -> tuple[str, ...]:
     fractions(args.steps)
     if args.max_images < 1 or args.road_images < 0 or args.batch_size < 1:
         raise ValueError("--max-images and --batch-size must be >= 1 and --road-images >= 0")
-    return baselines
+    return cam, baselines
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -71,16 +75,15 @@ def _run(args: argparse.Namespace) -> None:
     from aigc_explain.core.checkpoint import load_detector
     from aigc_explain.core.inference import resolve_device
 
-    baselines = _check(args)
+    cam, baselines = _check(args)
     detector = load_detector(args.ckpt, arch=args.arch, fake_index=args.fake_index).to(resolve_device(args.device))
     out = args.out or default_out("faithfulness", args.ckpt, args.images)
     summary = write_faithfulness_run(
-        detector, args.ckpt, args.images, out, arguments=vars(args), overwrite=args.overwrite,
-        method=args.method.lower(), layer=args.layer, target=args.target, steps=args.steps, baselines=baselines,
-        max_images=args.max_images, batch_size=args.batch_size, seed=args.seed, road_percentiles=args.road_percentiles,
-        road_images=args.road_images if args.road_percentiles else 0)
-    print(json.dumps({"out": str(out), "layer": summary["layer"], "beats_all": summary["beats_all"],
-                      "verdict": summary["verdict"]}))
+        detector, ckpt=args.ckpt, images=args.images, out=out, arguments=vars(args), cam=cam, overwrite=args.overwrite,
+        steps=args.steps, baselines=baselines, max_images=args.max_images, seed=args.seed,
+        road_percentiles=args.road_percentiles, road_images=args.road_images if args.road_percentiles else 0)
+    print(json.dumps({"out": str(out), "layer": summary.layer, "beats_all": summary.beats_all,
+                      "verdict": summary.verdict}))
 
 
 if __name__ == "__main__":

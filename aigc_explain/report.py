@@ -1,12 +1,8 @@
 """``python -m aigc_explain.report --runs RUN... --out reports/NAME`` — slide-ready figures from training,
-evaluation and CAM run folders, in order, with an ``index.md`` that shows each with one line.
-
-Figures: loss/accuracy per epoch (training runs), the results table (model, setting, best val accuracy;
-real/fake accuracy and AP where predictions exist), confusion matrices, ROC and PR curves (evaluation
-runs, and CAM runs' per_image.csv), per-class mean CAMs and overlay galleries (CAM runs), and the
-comparison of the first CAM run with each other one. A CAM or evaluation run belongs to a training run
-when its checkpoint lies in that folder (its manifest's ``ckpt``) or has the hash of its best_model.pth
-or final_model.pth; its predictions then fill that run's row."""
+evaluation, CAM, audit and diagnose run folders, in order, with an ``index.md`` that shows each with one line
+(its panels are listed at the end of ``--help``, from ``reporting.report.PANELS``). A CAM or evaluation run
+belongs to a training run when its checkpoint lies in that folder (its manifest's ``ckpt``) or has the hash of its
+best_model.pth or final_model.pth; its predictions then fill that run's row."""
 
 from __future__ import annotations
 
@@ -14,9 +10,13 @@ import argparse
 
 from aigc_explain._cli import add_json_flag, emit, make_parser, run, setup_logging
 
+
 def _build_parser() -> argparse.ArgumentParser:
-    p = make_parser("report", __doc__)
-    p.add_argument("--runs", nargs="+", required=True, help="training, evaluation and CAM run folders")
+    from aigc_explain.reporting.report import panel_help
+
+    p = make_parser("report", __doc__, epilog=panel_help())
+    p.add_argument("--runs", nargs="+", required=True, help="training, evaluation, CAM, audit and diagnose run "
+                                                            "folders")
     p.add_argument("--out", required=True, help="report folder, e.g. reports/NAME")
     p.add_argument("--labels", nargs="+", help="one name per run (default: folder names)")
     p.add_argument("--n-perm", type=int, default=10000, help="permutations per comparison test (default 10000)")
@@ -45,7 +45,7 @@ def _run(args: argparse.Namespace) -> None:
             raise ValueError(f"{flag} must be >= 1, got {value}")
     labels = check_labels(args.labels, args.runs)
     runs = {label: load_run(path) for label, path in zip(labels, args.runs)}
-    results = write_report_run(runs, args.out, arguments=vars(args), overwrite=args.overwrite, n_perm=args.n_perm,
+    results = write_report_run(runs, out=args.out, arguments=vars(args), overwrite=args.overwrite, n_perm=args.n_perm,
                                n_boot=args.n_boot, allow_different=args.allow_different)
     lines = [f"report: {len(results['figures'])} figures in {args.out}; read {args.out}/index.md"]
     lines += [f"  {n}" for n in results["notes"][:8]]

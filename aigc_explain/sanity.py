@@ -34,10 +34,9 @@ def _run(args: argparse.Namespace) -> None:
     from aigc_explain.checks.jobs import write_sanity_run
     from aigc_explain.core.checkpoint import load_detector
     from aigc_explain.core.inference import resolve_device
-    from aigc_explain.explain.methods import method_names
+    from aigc_explain.explain.folder import CamSettings
 
-    if args.method.lower() not in method_names():
-        raise ValueError(f"--method {args.method!r} is unknown; use one of: {', '.join(method_names())}")
+    cam = CamSettings(method=args.method.lower(), layer=args.layer, target=args.target, batch_size=args.batch_size)
     if not Path(args.images).is_dir():
         raise FileNotFoundError(f"--images {args.images} is not a folder; pass a folder of images "
                                 f"(flat, with 0_real/1_fake, or a split root)")
@@ -45,12 +44,10 @@ def _run(args: argparse.Namespace) -> None:
         raise ValueError("--max-images must be >= 1 and --examples >= 0")
     detector = load_detector(args.ckpt, arch=args.arch, fake_index=args.fake_index).to(resolve_device(args.device))
     out = args.out or default_out("sanity", args.ckpt, args.images)
-    summary = write_sanity_run(detector, args.ckpt, args.images, out, arguments=vars(args), overwrite=args.overwrite,
-                               mode=args.mode, n_examples=args.examples, method=args.method.lower(),
-                               layer=args.layer, target=args.target, max_images=args.max_images, seed=args.seed,
-                               batch_size=args.batch_size)
-    print(json.dumps({"out": str(out), "layer": summary["layer"], "passed": summary["passed"],
-                      "verdict": summary["verdict"]}))
+    summary = write_sanity_run(detector, ckpt=args.ckpt, images=args.images, out=out, arguments=vars(args), cam=cam,
+                               overwrite=args.overwrite, mode=args.mode, n_examples=args.examples,
+                               max_images=args.max_images, seed=args.seed)
+    print(json.dumps({"out": str(out), "layer": summary.layer, "passed": summary.passed, "verdict": summary.verdict}))
 
 
 if __name__ == "__main__":

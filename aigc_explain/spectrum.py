@@ -15,6 +15,8 @@ import argparse
 import json
 
 from aigc_explain._cli import make_parser, run, setup_logging
+
+
 def _build_parser() -> argparse.ArgumentParser:
     p = make_parser("spectrum", __doc__)
     p.add_argument("--images", required=True, help="flat folder, folder with 0_real/1_fake, or a split root")
@@ -33,29 +35,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from aigc_explain.evidence.spectrum import class_spectra, write_spectra
-    from aigc_explain.core.folders import NoReadableImages, balanced_subset, find_samples
-    from aigc_explain.runs.files import write_json, write_manifest, write_skipped
-    from aigc_explain.runs.folders import run_folder
+    from aigc_explain.evidence.spectrum import write_spectrum_run
 
-    if args.size is not None and args.size < 2:
-        raise ValueError(f"--size must be >= 2 pixels, got {args.size}")
-    if args.limit is not None and args.limit < 1:
-        raise ValueError(f"--limit must be >= 1, got {args.limit}")
-    samples = balanced_subset(find_samples(args.images), args.limit)
-    with run_folder(args.out, command="spectrum", overwrite=args.overwrite, inputs=[args.images]) as run:
-        out = run.path
-        accs, skipped = class_spectra(samples, size=args.size)
-        if not accs:
-            raise NoReadableImages(f"none of the {len(samples)} images under {args.images} could be read", skipped)
-        write_spectra(accs, out)
-        write_skipped(out, skipped)
-        summary = {"classes": {c: {"n": a.n, "image_size": list(a.shape)} for c, a in accs.items()},
-                   "resized_to": args.size, "gray": "ITU-R 601 luma, 0-255", "log": "natural log of |FFT|^2 + 1e-10",
-                   "freq": "ring radius / min(H, W), cycles per pixel", "n_skipped": len(skipped)}
-        write_json(out / "summary.json", summary)
-        write_manifest(out, command="spectrum", arguments=vars(args))
-    print(json.dumps({"out": str(out), "classes": {c: a.n for c, a in accs.items()}}))
+    result = write_spectrum_run(images=args.images, out=args.out, size=args.size, limit=args.limit, overwrite=args.overwrite,
+                                arguments=vars(args))
+    print(json.dumps({"out": str(result.out), "classes": {c: s.n for c, s in result.summary.classes.items()}}))
 
 
 if __name__ == "__main__":

@@ -65,18 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose)
 
     def body() -> None:
-        from aigc_explain.core.experiments import config_from_experiment, EXPERIMENTS
-        from aigc_explain.core.resume import resume_run
+        from aigc_explain.core.experiments import config_from_experiment
+        from aigc_explain.core.resume import resume_overrides, resume_run
         from aigc_explain.core.training import fit
 
         options = {k: v for k, v in vars(args).items()
                    if k not in ("experiment", "resume", "overwrite", "no_progress", "verbose")}
         if args.resume:
-            if args.overwrite:
-                raise ValueError("--resume continues the run in --out and --overwrite replaces it; pick one")
-            given = {k: v for k, v in options.items() if v is not None}
-            if args.experiment is not None:  # the preset's values count as given, explicit flags over them
-                given = {**EXPERIMENTS.get(args.experiment, {}), "experiment": args.experiment, **given}
+            given = resume_overrides(options, experiment=args.experiment, overwrite=args.overwrite)
             result = resume_run(args.out, overrides=given, progress=not args.no_progress)
             if result.finished_already:
                 epochs = len(result.history)

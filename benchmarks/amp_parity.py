@@ -13,6 +13,7 @@ agree within 0.5 accuracy points and 0.005 AP. The two runs stay in ``--out`` (`
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -22,7 +23,6 @@ from aigc_explain.core.checkpoint import load_detector
 from aigc_explain.core.evaluation import evaluate_folder
 from aigc_explain.core.experiments import TrainConfig
 from aigc_explain.core.training import fit
-from aigc_explain.runs.reader import read_json
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "cifake-dev"
@@ -45,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         fit(cfg, overwrite=True, progress=False)
         seconds = time.perf_counter() - start
-        metrics, _ = evaluate_folder(load_detector(args.out / amp / "best_model.pth"), args.data, split="val")
-        used = read_json(args.out / amp / "manifest.json")["amp"]
+        metrics = evaluate_folder(load_detector(args.out / amp / "best_model.pth"), args.data, split="val")[0].to_json()
+        used = json.loads((args.out / amp / "manifest.json").read_text())["amp"]
         results[amp] = (metrics, seconds, used)
         ci = metrics["ci95"]
         print(f"--amp {amp:<4} (used {used['used']}: {used['reason']}): val accuracy {metrics['accuracy']:.4f} "

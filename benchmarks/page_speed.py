@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import shutil
 import tempfile
@@ -83,10 +84,11 @@ def synthetic_run(root: Path, n: int, *, size: int = 64, map_size: tuple[int, in
                                    "border_mass", "corner_share"]] + rows)
     np.savez_compressed(run / "cams.npz", paths=np.array(paths), index=np.arange(n), maps=maps, prob_fake=prob,
                         labels=labels)
-    summary = {"method": "gradcam", "target": "fake", "layer": "features.13", "map_size": list(map_size),
-               "input_size": [size, size], "n_images": n, "accuracy": None,
-               "regions": {"corner_frac": 0.25, "center_frac": 0.5, "border_frac": 0.125},
-               "selection": {"images": str(images.resolve()), "n": n}}
+    digest = hashlib.sha256("\n".join(paths).encode()).hexdigest()
+    summary = {"schema_version": 1, "groups": {}, "n_images": n, "n_skipped": 0, "accuracy": None,
+               "method": "gradcam", "target": "fake", "layer": "features.13", "map_size": list(map_size),
+               "input_size": [size, size], "selection": {"images": str(images.resolve()), "n": n, "paths_sha256": digest},
+               "regions": {"corner_frac": 0.25, "center_frac": 0.5, "border_frac": 0.125}}
     (run / "summary.json").write_text(json.dumps(summary))
     mark_complete(run, "cam")
     return run

@@ -47,7 +47,7 @@ def test_help_shows_defaults_and_no_markup(capsys):
     import pytest
 
     for command in ("train", "evaluate", "cam", "compare", "report", "spectrum", "sanity", "faithfulness",
-                    "benchmark", "demo", "audit", "diagnose"):
+                    "benchmark", "demo", "audit", "diagnose", "hub"):
         module = importlib.import_module(f"aigc_explain.{command}")
         with pytest.raises(SystemExit) as done:
             module.main(["--help"])

@@ -37,6 +37,13 @@ def test_python_dash_m_entry_point():
     assert out.returncode == 0 and "--experiment" in out.stdout
 
 
+def test_hub_is_a_command_both_ways():
+    for argv in (["-m", "aigc_explain", "hub", "--help"], ["-m", "aigc_explain.hub", "--help"]):
+        out = subprocess.run([sys.executable, *argv], capture_output=True, text=True)
+        assert out.returncode == 0 and out.stdout.startswith("usage: aigc-explain hub"), argv
+        assert "--only" in out.stdout and "(default: both)" in " ".join(out.stdout.split())
+
+
 def test_console_script_is_installed():
     import shutil
     from pathlib import Path

@@ -29,8 +29,11 @@ def test_python_api_block_runs(tmp_path: Path, monkeypatch, make_data, capsys):
     monkeypatch.chdir(tmp_path)
     exec(compile(block, "README.md", "exec"), {})
     printed = capsys.readouterr().out
-    assert "'mean'" in printed and "'ci95'" in printed
     summary = json.loads((tmp_path / "reports" / "cam" / "mine" / "summary.json").read_text())
+    share = summary["groups"]["fake"]["corner_share"]
+    mean, (lo, hi) = share["mean"], share["ci95"]
+    assert printed.split()[:3] == [repr(mean), f"({lo!r},", f"{hi!r})"]  # the typed values are the file's
+    assert printed.split(maxsplit=3)[3].strip() == f"{mean:.3f} [{lo:.3f}, {hi:.3f}]"
     assert summary["layer"] == "layer3" and summary["groups"]["fake"]["n"] == 4
     from aigc_explain.runs.reader import load_cam_run
 

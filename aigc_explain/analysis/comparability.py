@@ -17,20 +17,22 @@ from typing import Any
 
 import numpy as np
 
+from aigc_explain.runs.summaries import CamSummary
+
 
 COARSE_SIDE = 4  # a map whose smaller side has fewer cells cannot tell corners from centre
 SETTINGS_COMPARED = ("method", "target", "layer")
 
 
-def setting_differences(summary_a: dict[str, Any], summary_b: dict[str, Any],
+def setting_differences(summary_a: CamSummary, summary_b: CamSummary,
                         labels: tuple[str, str]) -> list[dict[str, Any]]:
     """``[{"setting", <label a>: value, <label b>: value}, …]`` for method, target and layer (and map size
     when the layers agree by name but not in size, e.g. another input size)."""
     la, lb = labels
-    out = [{"setting": key, la: summary_a.get(key), lb: summary_b.get(key)} for key in SETTINGS_COMPARED
-           if summary_a.get(key) != summary_b.get(key)]
-    if not out and summary_a.get("map_size") != summary_b.get("map_size"):
-        out.append({"setting": "map_size", la: summary_a.get("map_size"), lb: summary_b.get("map_size")})
+    a, b = summary_a.to_json(), summary_b.to_json()
+    out = [{"setting": key, la: a.get(key), lb: b.get(key)} for key in SETTINGS_COMPARED if a.get(key) != b.get(key)]
+    if not out and a.get("map_size") != b.get("map_size"):
+        out.append({"setting": "map_size", la: a.get("map_size"), lb: b.get("map_size")})
     return out
 
 

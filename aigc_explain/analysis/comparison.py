@@ -15,14 +15,15 @@ from typing import Any
 import numpy as np
 
 from aigc_explain.runs.contract import MASS_KEYS
+from aigc_explain.runs.comparison_summary import COMPARISON_SCHEMA_VERSION, ComparisonSummary
 from aigc_explain.runs.reader import CamRun
+from aigc_explain.runs.summaries import Interval
 from aigc_explain.analysis.comparability import (aligned, image_overlap, not_measurable, refuse_or_record,
                                                  setting_differences)
 from aigc_explain.analysis.stats import compare_groups, compare_paired, summarize, to_json_float
 
 log = logging.getLogger(__name__)
 
-COMPARISON_SCHEMA_VERSION = 1
 CLASSES = ("all", "real", "fake")
 EMPTY_WARN_SHARE = 0.1  # warn when at least this share of a class's maps is blank
 
@@ -57,7 +58,7 @@ def shared_classes(run_a: CamRun, run_b: CamRun) -> list[str]:
 def _describe(run: CamRun) -> dict[str, Any]:
     s = run.summary
     keys = ("method", "target", "layer", "map_size", "input_size", "n_images", "accuracy")
-    return {"path": str(run.path), **{k: s.get(k) for k in keys}, "regions": run.regions}
+    return {"path": str(run.path), **{k: s.to_json().get(k) for k in keys}, "regions": run.regions}
 
 
 def _counts(run: CamRun, mask: np.ndarray) -> dict[str, Any]:
@@ -89,7 +90,7 @@ def compare_class(run_a: CamRun, run_b: CamRun, group: str, labels: tuple[str, s
     ma, mb = run_a.group_mask(group), run_b.group_mask(group)
     entry: dict[str, Any] = {"counts": {la: _counts(run_a, ma), lb: _counts(run_b, mb)}}
     reasons = [f"{label}: {why}" for label, run, mask in ((la, run_a, ma), (lb, run_b, mb))
-               if (why := not_measurable(run.summary.get("map_size"), run.masses["corner_share"][mask]))]
+               if (why := not_measurable(run.summary.map_size, run.masses["corner_share"][mask]))]
     entry["not_measurable"] = "; ".join(reasons) or None
     for key in MASS_KEYS:
         va, vb = run_a.masses[key][ma], run_b.masses[key][mb]
@@ -121,8 +122,9 @@ def _warnings(run_a: CamRun, run_b: CamRun, labels: tuple[str, str], classes: di
 
 
 def compare_runs(run_a: CamRun, run_b: CamRun, labels: tuple[str, str] = ("a", "b"), *, n_perm: int = 10000,
-                 n_boot: int = 2000, seed: int = 0, allow_different: bool = False, quiet: bool = False) -> dict[str, Any]:
-    """The whole comparison as a JSON-safe dict (see module docstring); differences are A - B. Runs that
+                 n_boot: int = 2000, seed: int = 0, allow_different: bool = False,
+                 quiet: bool = False) -> ComparisonSummary:
+    """The whole comparison (see module docstring) as a ``ComparisonSummary``; differences are A - B. Runs that
     differ in method, target or layer are refused unless ``allow_different`` (then the difference is stated)."""
     la, lb = labels
     if la == lb:
@@ -143,10 +145,11 @@ def compare_runs(run_a: CamRun, run_b: CamRun, labels: tuple[str, str] = ("a", "
                  if e["not_measurable"]]
     for w in warnings:
         (log.debug if quiet else log.warning)(w)  # quiet: the caller states them (the report's index.md)
-    return {"schema_version": COMPARISON_SCHEMA_VERSION, "labels": [la, lb], "difference": f"{la} - {lb}",
-            "runs": {la: _describe(run_a), lb: _describe(run_b)}, "differences": differences, "images": images,
-            "classes": classes, "settings": {"n_perm": n_perm, "n_boot": n_boot, "seed": seed, "confidence": 0.95},
-            "warnings": warnings}
+    return ComparisonSummary.from_json({
+        "schema_version": COMPARISON_SCHEMA_VERSION, "labels": [la, lb], "difference": f"{la} - {lb}",
+        "runs": {la: _describe(run_a), lb: _describe(run_b)}, "differences": differences, "images": images,
+        "classes": classes, "settings": {"n_perm": n_perm, "n_boot": n_boot, "seed": seed, "confidence": 0.95},
+        "warnings": warnings})
 
 
 def map_correlation(map_a: np.ndarray, map_b: np.ndarray) -> dict[str, Any]:
@@ -179,22 +182,22 @@ def _finite(values: np.ndarray) -> np.ndarray:
     return values[np.isfinite(values)]
 
 
-def headline(comparison: dict[str, Any], group: str) -> str:
+def headline(comparison: ComparisonSummary, group: str) -> str:
     """One line: corner share of both runs in ``group`` with intervals and the permutation p."""
-    la, lb = comparison["labels"]
-    cs = comparison["classes"][group]["corner_share"]
+    la, lb = comparison.labels
+    entry = comparison.classes[group]
+    cs = entry.corner_share
 
-    def fmt(s: dict) -> str:
-        if s["mean"] is None:
+    def fmt(s: Interval) -> str:
+        if s.mean is None:
             return "n/a"
-        lo, hi = (math.nan if v is None else v for v in s["ci95"])
-        return f"{s['mean']:.3f} [{lo:.3f}, {hi:.3f}]"
+        lo, hi = (math.nan if v is None else v for v in s.ci95)
+        return f"{s.mean:.3f} [{lo:.3f}, {hi:.3f}]"
 
-    entry = comparison["classes"][group]
-    if entry.get("not_measurable"):
-        return f"{group}: corner share not measurable at this layer ({entry['not_measurable']})"
-    p = cs["test"]["p_permutation"]
-    paired = cs.get("paired")
-    tail = "" if not paired or paired["p_sign_flip"] is None else f", paired p={paired['p_sign_flip']:.3g}"
-    return (f"{group}: corner share {la} {fmt(cs[la])} vs {lb} {fmt(cs[lb])}, "
+    if entry.not_measurable:
+        return f"{group}: corner share not measurable at this layer ({entry.not_measurable})"
+    p = cs.test.p_permutation
+    paired = cs.paired
+    tail = "" if not paired or paired.p_sign_flip is None else f", paired p={paired.p_sign_flip:.3g}"
+    return (f"{group}: corner share {la} {fmt(cs.per_run[la])} vs {lb} {fmt(cs.per_run[lb])}, "
             f"p_perm={'n/a' if p is None else f'{p:.3g}'}{tail}")

@@ -24,12 +24,12 @@ from aigc_explain.core.models import Detector
 from aigc_explain.reporting.diagnose import bands_figure, patch_map_figure, shuffle_figure
 from aigc_explain.reporting.figures import save_figure
 from aigc_explain.runs.contract import LABEL_NAMES
+from aigc_explain.runs.diagnose_summary import (DIAGNOSE_SCHEMA_VERSION, AmpChoice, DiagnoseSummary, PatchMapSummary,
+                                                PeaksFound)
 from aigc_explain.runs.files import sha256_file, write_csv, write_json, write_manifest, write_skipped, write_text
 from aigc_explain.runs.folders import run_folder
 
 log = logging.getLogger(__name__)
-
-SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -63,15 +63,15 @@ class DiagnoseSettings:
 
 @dataclass
 class Diagnosis:
-    summary: dict[str, Any]
+    summary: DiagnoseSummary
     measured: Measured
     maps: PatchMaps | None
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _add_peaks(detector: Detector, measured: Measured, peaks: dict[str, Any], samples: list, **options: Any) -> None:
+def _add_peaks(detector: Detector, measured: Measured, peaks: PeaksFound, samples: list, **options: Any) -> None:
     """A second pass for the peak variant (the peaks are known only after the first); matched by path."""
-    variant = peak_variant(detector.image_size, [tuple(b) for b in peaks["bins"]], peaks["freqs"])
+    variant = peak_variant(detector.image_size, [tuple(b) for b in peaks.bins], peaks.freqs)
     by_path = {s.path: s for s in samples}
     second = measure(detector, [by_path[p] for p in measured.paths], [variant], clean=False, **options)
     where = dict(zip(second.paths, second.logits[variant.name]))
@@ -91,36 +91,39 @@ def diagnose(detector: Detector, images: str | Path, settings: DiagnoseSettings 
     finder = PeakFinder(size) if settings.peaks else None
     measured = measure(detector, samples, variants, progress=progress, on_batch=finder, **options)
     peaks = finder.peaks() if finder is not None else None
-    if peaks is not None and peaks["found"]:
+    if peaks is not None and peaks.found:
         _add_peaks(detector, measured, peaks, samples, **options)
-    summary = summarize_measured(measured, threshold=settings.threshold, n_boot=settings.n_boot)
+    measures = summarize_measured(measured, threshold=settings.threshold, n_boot=settings.n_boot)
     readable = set(measured.paths)
     kept = [s for s in samples if s.path in readable]
     maps = None
     if settings.map_images:
         maps = patch_maps(detector, kept, max(patches), per_class=settings.map_images, device=device, amp=settings.amp)
     warning = one_class_warning(kept, images)
-    summary = {"schema_version": SCHEMA_VERSION, "images": str(images), "n_images": len(measured.paths),
-               "n_real": int((measured.labels == 0).sum()), "n_fake": int((measured.labels == 1).sum()),
-               "n_skipped": len(measured.skipped), "threshold": settings.threshold, **summary,
-               "peaks_found": peaks, "patch_map": _map_summary(maps),
-               "verdict": verdict(summary, peaks), "settings": asdict(settings),
-               "amp": dict(zip(("used", "reason"), resolve_amp(device, settings.amp))),
-               "how": {"domain": "the detector's input: after its resize to S×S, in normalised units (a removed "
-                                 "band contributes 0; removed DC becomes the normalisation mean)",
-                       "bands": "radial |f| in cycles/pixel, per channel; a band ending at 1/2 takes the corners",
-                       "shuffle": "p×p tiles permuted per image, seeded by (seed, p, image position)",
-                       "reencode": "in memory, before the resize (core.images.Reencode)",
-                       "patch_map": f"only one tile sharp, the rest the image's Gaussian blur (σ {BLUR_SIGMA:g} px)"},
-               "warnings": [warning] if warning else []}
+    used, reason = resolve_amp(device, settings.amp)
+    summary = DiagnoseSummary(
+        schema_version=DIAGNOSE_SCHEMA_VERSION, images=str(images), n_images=len(measured.paths),
+        n_real=int((measured.labels == 0).sum()), n_fake=int((measured.labels == 1).sum()),
+        n_skipped=len(measured.skipped), threshold=settings.threshold, clean=measures.clean, bands=measures.bands,
+        peaks=measures.peaks, shuffle=measures.shuffle, reencode=measures.reencode, peaks_found=peaks,
+        patch_map=_map_summary(maps), verdict=verdict(measures, peaks), settings=asdict(settings),
+        amp=AmpChoice(used=used, reason=reason), how=dict(HOW), warnings=[warning] if warning else [])
     return Diagnosis(summary, measured, maps, measured.skipped)
 
 
-def _map_summary(maps: PatchMaps | None) -> dict[str, Any] | None:
+HOW = {"domain": "the detector's input: after its resize to S×S, in normalised units (a removed band contributes 0; "
+                 "removed DC becomes the normalisation mean)",
+       "bands": "radial |f| in cycles/pixel, per channel; a band ending at 1/2 takes the corners",
+       "shuffle": "p×p tiles permuted per image, seeded by (seed, p, image position)",
+       "reencode": "in memory, before the resize (core.images.Reencode)",
+       "patch_map": f"only one tile sharp, the rest the image's Gaussian blur (σ {BLUR_SIGMA:g} px)"}
+
+
+def _map_summary(maps: PatchMaps | None) -> PatchMapSummary | None:
     if maps is None:
         return None
-    return {"patch": maps.patch, "n": len(maps.paths), "classes": maps.class_means(),
-            "cam": "gradcam, auto layer, target fake" if maps.cams is not None else None}
+    return PatchMapSummary(patch=maps.patch, n=len(maps.paths), classes=maps.class_means(),
+                           cam="gradcam, auto layer, target fake" if maps.cams is not None else None)
 
 
 def _prediction_rows(measured: Measured) -> list[tuple]:
@@ -134,14 +137,14 @@ def _prediction_rows(measured: Measured) -> list[tuple]:
 
 def write_diagnosis(out: Path, result: Diagnosis) -> None:
     summary = result.summary
-    write_json(out / "diagnose.json", summary)
-    write_text(out / "diagnose.md", markdown(summary, summary["verdict"]))
+    write_json(out / "diagnose.json", summary.to_json())
+    write_text(out / "diagnose.md", markdown(summary.measures, summary.verdict))
     write_csv(out / "diagnose_predictions.csv", ("variant", "path", "label", "prob_fake"),
               _prediction_rows(result.measured))
-    title = summary["verdict"][0] if summary["verdict"] else ""
-    save_figure(bands_figure(summary["bands"], summary["clean"], title=title), out / "bands.png")
-    shuffle_title = next((s for s in summary["verdict"] if s.startswith("Patch shuffling")), "")
-    save_figure(shuffle_figure(summary["shuffle"], summary["reencode"], summary["clean"], title=shuffle_title),
+    title = summary.verdict[0] if summary.verdict else ""
+    save_figure(bands_figure(summary.bands, summary.clean, title=title), out / "bands.png")
+    shuffle_title = next((s for s in summary.verdict if s.startswith("Patch shuffling")), "")
+    save_figure(shuffle_figure(summary.shuffle, summary.reencode, summary.clean, title=shuffle_title),
                 out / "shuffle.png")
     if result.maps is not None:
         m = result.maps
@@ -149,9 +152,9 @@ def write_diagnosis(out: Path, result: Diagnosis) -> None:
     write_skipped(out, result.skipped)
 
 
-def write_diagnose_run(detector: Detector, ckpt: str | Path, images: str | Path, out: str | Path,
-                       settings: DiagnoseSettings, *, arguments: dict[str, Any], overwrite: bool = False,
-                       device: Any = "cpu", workers: int = 0, progress: bool = False) -> dict[str, Any]:
+def write_diagnose_run(detector: Detector, *, ckpt: str | Path, images: str | Path, out: str | Path,
+                       settings: DiagnoseSettings, arguments: dict[str, Any], overwrite: bool = False,
+                       device: Any = "cpu", workers: int = 0, progress: bool = False) -> DiagnoseSummary:
     """``diagnose``: the run folder ``out`` (see the module docstring); returns diagnose.json's content."""
     with run_folder(out, command="diagnose", overwrite=overwrite, inputs=[ckpt, images]) as run:
         result = diagnose(detector, images, settings, device=device, workers=workers, progress=progress)

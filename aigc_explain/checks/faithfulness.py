@@ -28,18 +28,21 @@ from torch import nn
 
 from aigc_explain.analysis.regions import region_masks
 from aigc_explain.analysis.stats import summarize
-from aigc_explain.checks.randomization import layer_cams, load_inputs, to_unit_range
+from aigc_explain.checks.randomization import check_cam_settings, layer_cams, load_inputs, to_unit_range
 from aigc_explain.core.models import Detector
+from aigc_explain.explain.folder import CamSettings
 from aigc_explain.explain.layers import frozen_eval, resolve_layer
 from aigc_explain.explain.maps import upsample_positive
 from aigc_explain.explain.methods import signs_for
 from aigc_explain.explain.road import ROAD_PERCENTILES, road_scores
+from aigc_explain.runs.check_summaries import (FAITHFULNESS_SCHEMA_VERSION, AucDifference, FaithfulnessRow,
+                                               FaithfulnessSummary, RoadInfo)
+from aigc_explain.runs.summaries import Interval
 
 BASELINES = ("blur", "mean", "zero")
 TRIVIAL_MAPS = ("random", "center_gaussian", "corner", "sobel")
 BLUR_SIGMA_FRAC = 1 / 16
 CENTER_SIGMA_FRAC = 0.25  # the centre Gaussian's sigma as a fraction of the shorter side
-SCHEMA_VERSION = 1
 
 
 # -------------------------------------------------------------------------------------- trivial maps
@@ -185,24 +188,27 @@ class FaithfulnessResult:
     def aucs(self, kind: str, baseline: str, curve: str) -> np.ndarray:
         return auc(self.curves[(kind, baseline, curve)], self.fractions)
 
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self) -> list[FaithfulnessRow]:
         """One row per map kind x baseline: AUC means with 95% bootstrap intervals, ROAD means."""
         rows = []
         for kind in self.map_kinds:
-            road = {f"road_{k}": summarize(v)["mean"] for k, v in self.road.get(kind, {}).items()}
+            measured = {f"road_{k}": summarize(v)["mean"] for k, v in self.road.get(kind, {}).items()}
+            road = {f"road_{k}": measured.get(f"road_{k}") for k in ("morf", "lerf", "combined")}
             for b in self.baselines:
-                row: dict[str, Any] = {"map": kind, "baseline": b, "n": len(self.paths)}
+                aucs = {}
                 for curve in ("deletion", "insertion"):
                     s = summarize(self.aucs(kind, b, curve))
-                    row.update({f"{curve}_auc": s["mean"], f"{curve}_ci_low": s["ci95"][0],
-                                f"{curve}_ci_high": s["ci95"][1]})
-                rows.append({**row, **{f"road_{k}": road.get(f"road_{k}") for k in ("morf", "lerf", "combined")}})
+                    aucs.update({f"{curve}_auc": s["mean"], f"{curve}_ci_low": s["ci95"][0],
+                                 f"{curve}_ci_high": s["ci95"][1]})
+                rows.append(FaithfulnessRow(kind=kind, baseline=b, n=len(self.paths), **aucs, **road))
         return rows
 
-    def comparisons(self) -> dict[str, dict[str, dict[str, Any]]]:
-        """Paired per-image AUC differences CAM - trivial map, per baseline (deletion: < 0 is a win)."""
+    def comparisons(self) -> dict[str, dict[str, AucDifference]]:
+        """Paired per-image AUC differences CAM - trivial map, per baseline and trivial map (deletion: < 0 is a
+        win)."""
         cam = self.map_kinds[0]
-        return {b: {t: {c: summarize(self.aucs(cam, b, c) - self.aucs(t, b, c)) for c in ("deletion", "insertion")}
+        return {b: {t: AucDifference(**{c: Interval.from_json(summarize(self.aucs(cam, b, c) - self.aucs(t, b, c)))
+                                        for c in ("deletion", "insertion")})
                     for t in self.map_kinds[1:]} for b in self.baselines}
 
     def verdict(self) -> tuple[str, bool]:
@@ -212,7 +218,8 @@ class FaithfulnessResult:
         for b, per in self.comparisons().items():
             for t, diff in per.items():
                 for curve, sign, verb in (("deletion", -1, "deletes"), ("insertion", 1, "inserts")):
-                    mean, ci, total = diff[curve]["mean"], diff[curve]["ci95"], total + 1
+                    interval = getattr(diff, curve)
+                    mean, ci, total = interval.mean, interval.ci95, total + 1
                     if not (mean is not None and sign * mean > 0):
                         losses.append(f"{t} {verb} as fast or faster with the {b} baseline")
                     elif all(v is not None and sign * v > 0 for v in ci):
@@ -226,30 +233,34 @@ class FaithfulnessResult:
         return (f"{cam} does NOT beat every trivial map on {n} images: {'; '.join(losses)}; {counted}. Where it "
                 f"loses, its pixel ordering is no better than a map that knows nothing about the detector", False)
 
-    def to_dict(self) -> dict[str, Any]:
+    def summary(self) -> FaithfulnessSummary:
+        """faithfulness.json without the run folder's provenance (``checks.jobs`` adds it)."""
         verdict, beats = self.verdict()
         mean_curves = {f"{k}|{b}|{c}": v.mean(axis=0).tolist() for (k, b, c), v in self.curves.items()}
-        return {"schema_version": SCHEMA_VERSION, "method": self.method, "layer": self.layer, "target": self.target,
-                "n_images": len(self.paths), "fractions": self.fractions.tolist(), "baselines": list(self.baselines),
-                "map_kinds": self.map_kinds, "score": "probability of the explained class", "rows": self.rows(),
-                "comparisons": self.comparisons(), "mean_curves": mean_curves, "verdict": verdict, "beats_all": beats,
-                "road": {"percentiles": list(self.road_percentiles), "n_images": len(self.road_paths),
-                         "units": "change of the signed logit", "paths": self.road_paths},
-                "paths": self.paths, "n_skipped": len(self.skipped)}
+        road = RoadInfo(percentiles=list(self.road_percentiles), n_images=len(self.road_paths),
+                        units="change of the signed logit", paths=list(self.road_paths))
+        return FaithfulnessSummary(
+            schema_version=FAITHFULNESS_SCHEMA_VERSION, method=self.method, layer=self.layer, target=self.target,
+            n_images=len(self.paths), fractions=self.fractions.tolist(), baselines=list(self.baselines),
+            map_kinds=list(self.map_kinds), score="probability of the explained class", rows=self.rows(),
+            comparisons=self.comparisons(), mean_curves=mean_curves, verdict=verdict, beats_all=beats, road=road,
+            paths=list(self.paths), n_skipped=len(self.skipped))
 
 
-def run_faithfulness(detector: Detector, images: Any, *, method: str = "gradcam", layer: str = "auto",
-                     target: str = "fake", steps: int = 20, baselines: Sequence[str] = BASELINES,
-                     max_images: int | None = 64, batch_size: int = 32, seed: int = 0,
+def run_faithfulness(detector: Detector, images: Any, *, cam: CamSettings = CamSettings(), steps: int = 20,
+                     baselines: Sequence[str] = BASELINES, max_images: int | None = 64, seed: int = 0,
                      road_percentiles: Sequence[int] = ROAD_PERCENTILES, road_images: int = 16) -> FaithfulnessResult:
-    """Deletion/insertion AUC and ROAD of ``method``'s maps and of the trivial maps on ``images``."""
+    """Deletion/insertion AUC and ROAD of the maps of ``cam``'s method (at its layer, for its target) and of the
+    trivial maps on ``images``; ``cam.batch_size`` images per forward pass, perturbed images too."""
     fracs = fractions(steps)
     for b in baselines:
         baseline_images(torch.zeros(1, 3, 16, 16), b)
+    check_cam_settings(cam, "the faithfulness check")
+    method, target, batch_size = cam.method.lower(), cam.target, cam.batch_size
     inputs = load_inputs(detector, images, max_images=max_images, batch_size=batch_size)
-    layer_name, cam, logits = _cam_maps(detector, inputs.x, method, layer, target, batch_size)
+    layer_name, cam_map, logits = _cam_maps(detector, inputs.x, method, cam.layer, target, batch_size, cam.amp)
     x, signs = inputs.x.to(next(detector.parameters()).device), signs_for(target, logits)
-    maps = {method: cam, **trivial_maps(x, detector.mean, detector.std, seed=seed)}
+    maps = {method: cam_map, **trivial_maps(x, detector.mean, detector.std, seed=seed)}
     ranks = {k: pixel_ranks(m, seed=seed) for k, m in maps.items()}
     curves = {}
     with frozen_eval(detector):
@@ -267,9 +278,9 @@ def run_faithfulness(detector: Detector, images: Any, *, method: str = "gradcam"
                               road, [inputs.paths[i] for i in idx], tuple(road_percentiles), inputs.skipped)
 
 
-def _cam_maps(detector: Detector, x: torch.Tensor, method: str, layer: str, target: str,
-              batch_size: int) -> tuple[str, np.ndarray, np.ndarray]:
+def _cam_maps(detector: Detector, x: torch.Tensor, method: str, layer: str, target: str, batch_size: int,
+              amp: str) -> tuple[str, np.ndarray, np.ndarray]:
     """The CAM as grad-cam shows it (ReLU, then bilinear to input size), with the layer name and logits."""
     name, _ = resolve_layer(detector.backbone, layer, image_size=detector.image_size)
-    raw, logits = layer_cams(detector, name, x, target, method=method, batch_size=batch_size)
+    raw, logits = layer_cams(detector, name, x, target, method=method, batch_size=batch_size, amp=amp)
     return name, upsample_positive(raw, (detector.image_size, detector.image_size)), logits

@@ -3,15 +3,19 @@ numbers and the verdict, csv, figures, skipped.csv, manifest, record)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from aigc_explain.checks.faithfulness import run_faithfulness
+from aigc_explain.checks.faithfulness import BASELINES, run_faithfulness
 from aigc_explain.checks.randomization import MODES, run_sanity
 from aigc_explain.core.images import describe_preprocessing
 from aigc_explain.core.models import Detector
+from aigc_explain.explain.folder import CamSettings
+from aigc_explain.explain.road import ROAD_PERCENTILES
 from aigc_explain.reporting.figures import save_figure
 from aigc_explain.reporting.trust import deletion_insertion_figure, sanity_curve_figure, sanity_examples_figure
+from aigc_explain.runs.check_summaries import FaithfulnessSummary, SanitySummary
 from aigc_explain.runs.files import library_versions, sha256_file, write_csv, write_json, write_manifest, write_skipped
 from aigc_explain.runs.folders import run_folder
 
@@ -30,16 +34,18 @@ def _row_label(mode: str, block: str) -> str:
     return "original" if mode == "original" else f"{mode[:4]}. {block}"
 
 
-def write_sanity_run(detector: Detector, ckpt: str | Path, images: str | Path, out: str | Path, *,
-                     arguments: dict[str, Any], overwrite: bool = False, mode: str = "both", n_examples: int = 4,
-                     **options: Any) -> dict[str, Any]:
-    """sanity.json, sanity_curve.png, sanity_examples.png; ``options`` go to ``run_sanity``."""
+def write_sanity_run(detector: Detector, *, ckpt: str | Path, images: str | Path, out: str | Path,
+                     arguments: dict[str, Any], cam: CamSettings = CamSettings(), overwrite: bool = False,
+                     mode: str = "both", n_examples: int = 4, max_images: int | None = 32,
+                     seed: int = 0) -> SanitySummary:
+    """sanity.json, sanity_curve.png, sanity_examples.png (``run_sanity`` of ``cam``'s method, layer, target)."""
     with run_folder(out, command="sanity", overwrite=overwrite, inputs=[ckpt, images]) as run:
         modes = MODES if mode == "both" else (mode,)
-        result = run_sanity(detector, images, modes=modes, n_examples=n_examples, **options)
+        result = run_sanity(detector, images, cam=cam, modes=modes, max_images=max_images, n_examples=n_examples,
+                            seed=seed)
         extra = _provenance(detector, ckpt)
-        summary = {**result.to_dict(), **extra}
-        write_json(run.path / "sanity.json", summary)
+        summary = result.summary().replace(**extra)
+        write_json(run.path / "sanity.json", summary.to_json())
         save_figure(sanity_curve_figure(summary), run.path / "sanity_curve.png")
         if n_examples:
             labels = [_row_label(s.mode, s.block) for s in result.steps]
@@ -51,16 +57,21 @@ def write_sanity_run(detector: Detector, ckpt: str | Path, images: str | Path, o
     return summary
 
 
-def write_faithfulness_run(detector: Detector, ckpt: str | Path, images: str | Path, out: str | Path, *,
-                           arguments: dict[str, Any], overwrite: bool = False, **options: Any) -> dict[str, Any]:
-    """faithfulness.json, faithfulness.csv, deletion_insertion.png; ``options`` go to ``run_faithfulness``."""
+def write_faithfulness_run(detector: Detector, *, ckpt: str | Path, images: str | Path, out: str | Path,
+                           arguments: dict[str, Any], cam: CamSettings = CamSettings(), overwrite: bool = False,
+                           steps: int = 20, baselines: Sequence[str] = BASELINES, max_images: int | None = 64,
+                           seed: int = 0, road_percentiles: Sequence[int] = ROAD_PERCENTILES,
+                           road_images: int = 16) -> FaithfulnessSummary:
+    """faithfulness.json, faithfulness.csv, deletion_insertion.png (``run_faithfulness`` of ``cam``'s method)."""
     with run_folder(out, command="faithfulness", overwrite=overwrite, inputs=[ckpt, images]) as run:
-        result = run_faithfulness(detector, images, **options)
+        result = run_faithfulness(detector, images, cam=cam, steps=steps, baselines=baselines, max_images=max_images,
+                                  seed=seed, road_percentiles=road_percentiles, road_images=road_images)
         extra = _provenance(detector, ckpt)
-        summary = {**result.to_dict(), **extra}
-        write_json(run.path / "faithfulness.json", summary)
+        summary = result.summary().replace(**extra)
+        write_json(run.path / "faithfulness.json", summary.to_json())
+        rows = [row.to_json() for row in summary.rows]
         write_csv(run.path / "faithfulness.csv", FAITHFULNESS_COLUMNS,
-                  [["" if row.get(c) is None else row.get(c) for c in FAITHFULNESS_COLUMNS] for row in summary["rows"]])
+                  [["" if row.get(c) is None else row.get(c) for c in FAITHFULNESS_COLUMNS] for row in rows])
         save_figure(deletion_insertion_figure(summary), run.path / "deletion_insertion.png")
         write_skipped(run.path, result.skipped)
         write_manifest(run.path, command="faithfulness", arguments=arguments,

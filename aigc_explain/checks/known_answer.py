@@ -20,12 +20,13 @@ from aigc_explain.core.training import fit
 from aigc_explain.explain.folder import CamSettings, explain_folder
 from aigc_explain.explain.layers import auto_layer, block_names, list_layers, resolve_layer
 from aigc_explain.explain.methods import method_names
+from aigc_explain.runs.check_summaries import PLANTED_SCHEMA_VERSION, PlantedRow, PlantedSummary
 from aigc_explain.runs.files import sha256_file, write_csv, write_json, write_manifest, write_text
+from aigc_explain.runs.summaries import Interval
 from aigc_explain.synth.planted import PlantSpec, build_planted_dataset, known_answer, meets_known_answer
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
 DEFAULT_METHODS = ("gradcam", "gradcam++")
 MASS_KEYS = ("corner_share", "corner_mass", "center_mass", "border_mass")
 MIN_VAL_ACC = 0.9  # below this the detector has not learned the plant, so its CAMs answer nothing
@@ -66,43 +67,32 @@ class PlantedConfig:
             raise ValueError(f"--lr must be > 0, got {self.lr}")
 
 
-@dataclass(frozen=True)
-class BenchmarkRow:
-    """One method × layer: the fakes' masses as {"mean", "ci95", "n"} and the known-answer verdict."""
-    method: str
-    layer: str  # as asked ("auto" or a module name)
-    layer_name: str  # the module it resolved to
-    map_size: tuple[int, int]
-    n: int
-    n_empty: int
-    fake_recall: float | None  # share of the fakes the detector calls fake
-    masses: dict[str, dict[str, Any]]
-    passes: bool
-
-    def csv_row(self) -> list[Any]:
-        values = [self.method, self.layer, self.layer_name, *self.map_size, self.n, self.n_empty, self.fake_recall]
-        for key in MASS_KEYS:
-            values += [self.masses[key]["mean"], *self.masses[key]["ci95"]]
-        return [*values, self.passes]
+def csv_row(row: PlantedRow) -> list[Any]:
+    """One line of planted.csv (``CSV_COLUMNS``)."""
+    values = [row.method, row.layer, row.layer_name, *row.map_size, row.n, row.n_empty, row.fake_recall]
+    for key in MASS_KEYS:
+        values += [row.masses[key].mean, *row.masses[key].ci95]
+    return [*values, row.passes]
 
 
 @dataclass
 class PlantedReport:
     config: PlantedConfig
     expected: str
-    rows: list[BenchmarkRow]
+    rows: list[PlantedRow]
     best_val_acc: float
     detector: dict[str, Any]  # Detector.config() of the trained model
     dataset: dict[str, Any]
     seconds: dict[str, float]
     warnings: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"schema_version": SCHEMA_VERSION, "benchmark": "planted", "region": self.config.region,
-                "expected": self.expected, "criterion": CRITERION, "all_pass": all(r.passes for r in self.rows),
-                "best_val_acc": self.best_val_acc, "rows": [asdict(r) for r in self.rows], "detector": self.detector,
-                "dataset": self.dataset, "config": asdict(self.config), "seconds": self.seconds,
-                "warnings": self.warnings}
+    def summary(self) -> PlantedSummary:
+        """planted.json."""
+        return PlantedSummary(schema_version=PLANTED_SCHEMA_VERSION, benchmark="planted", region=self.config.region,
+                              expected=self.expected, criterion=CRITERION, all_pass=all(r.passes for r in self.rows),
+                              best_val_acc=self.best_val_acc, rows=list(self.rows), detector=self.detector,
+                              dataset=self.dataset, config=asdict(self.config), seconds=self.seconds,
+                              warnings=list(self.warnings))
 
 
 def default_layers(backbone: Any, image_size: int) -> list[str]:
@@ -146,18 +136,18 @@ def check_request(cfg: PlantedConfig) -> list[str]:
 
 
 def measure(detector: Any, folder: Path, method: str, layer: str, cfg: PlantedConfig, *, learned: bool = True,
-            progress: bool = False) -> tuple[BenchmarkRow, list[str]]:
+            progress: bool = False) -> tuple[PlantedRow, list[str]]:
     """CAMs of the fakes in ``folder`` (target "fake") for one method × layer, as a row plus its warnings."""
     settings = CamSettings(method=method, target="fake", layer=layer, batch_size=cfg.batch_size,
                            corner_frac=cfg.corner_frac, center_frac=cfg.center_frac)
     result = explain_folder(detector, folder, settings, device=resolve_device(cfg.device), progress=progress)
     summary = result.summary(seed=cfg.seed)
-    group = summary["groups"].get("fake") or summary["groups"]["all"]
-    masses = {k: group[k] for k in MASS_KEYS}
+    group = summary.group("fake") or summary.groups["all"]
+    masses: dict[str, Interval] = {k: group.mass(k) for k in MASS_KEYS}
     # an unlearned detector's CAMs carry their own corner bias, so they never pass
-    ok = learned and meets_known_answer(cfg.region, masses["corner_share"]["ci95"])
-    row = BenchmarkRow(method, layer, result.layer_name, tuple(result.map_size), group["n"], group["n_empty"],
-                       summary["accuracy"], masses, ok)
+    ok = learned and meets_known_answer(cfg.region, masses["corner_share"].ci95)
+    row = PlantedRow(method=method, layer=layer, layer_name=result.layer_name, map_size=tuple(result.map_size),
+                     n=group.n, n_empty=group.n_empty, fake_recall=summary.accuracy, masses=masses, passes=ok)
     return row, result.warnings
 
 
@@ -196,14 +186,14 @@ def run_planted(cfg: PlantedConfig, out: Path, *, progress: bool = False) -> Pla
                          {k: round(v, 2) for k, v in seconds.items()}, warnings)
 
 
-def _cell(stat: dict[str, Any]) -> str:
-    if stat["mean"] is None:
+def _cell(stat: Interval) -> str:
+    if stat.mean is None:
         return "–"
-    lo, hi = stat["ci95"]
-    return f"{stat['mean']:.2f} [{lo:.2f}, {hi:.2f}]"
+    lo, hi = stat.ci95
+    return f"{stat.mean:.2f} [{lo:.2f}, {hi:.2f}]"
 
 
-def markdown_table(rows: list[BenchmarkRow]) -> str:
+def markdown_table(rows: list[PlantedRow]) -> str:
     """One line per method × layer: corner_share and masses of the fakes with 95% CIs."""
     lines = ["| method | layer | map | corner_share [95% CI] | corner mass | centre mass | border mass | empty "
              "| fake recall | passes |", "|---|---|---|---|---|---|---|---|---|---|"]
@@ -220,13 +210,13 @@ def markdown_table(rows: list[BenchmarkRow]) -> str:
 def write_report(report: PlantedReport, out: Path) -> None:
     """``planted.csv``, ``planted.md``, ``planted.json`` and ``manifest.json`` in the run folder."""
     cfg = report.config
-    write_csv(out / "planted.csv", CSV_COLUMNS, [r.csv_row() for r in report.rows])
+    write_csv(out / "planted.csv", CSV_COLUMNS, [csv_row(r) for r in report.rows])
     head = (f"# Planted-artifact benchmark: {cfg.region} plant, {cfg.model} ({cfg.weights}) at {cfg.image_size} px\n\n"
             f"Expected: {report.expected} ({CRITERION}). Detector val accuracy {report.best_val_acc:.3f}; "
             f"{cfg.n_val} validation fakes explained (target fake).\n\n")
     notes = "".join(f"\n- {w}" for w in report.warnings)
     write_text(out / "planted.md", head + markdown_table(report.rows) + (f"\nWarnings:{notes}\n" if notes else ""))
-    write_json(out / "planted.json", report.to_dict())
+    write_json(out / "planted.json", report.summary().to_json())
     ckpt = out / "train" / "best_model.pth"
     det = report.detector
     write_manifest(out, command="benchmark planted", arguments=asdict(cfg), seed=cfg.seed, dataset=report.dataset,

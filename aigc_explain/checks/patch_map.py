@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -26,6 +25,7 @@ from aigc_explain.core.images import Normalize255
 from aigc_explain.core.inference import resolve_amp
 from aigc_explain.core.loader import make_loader
 from aigc_explain.core.models import Detector
+from aigc_explain.runs.diagnose_summary import PatchMapClass
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +42,16 @@ class PatchMaps:
     blurred: np.ndarray  # (N,): p(fake) of the all-blurred image
     cams: np.ndarray | None  # (N, S, S) unit-mass Grad-CAM maps, or None when they could not be computed
 
-    def class_means(self) -> dict[str, Any]:
+    def class_means(self) -> dict[str, PatchMapClass]:
+        """Per class with images: the mean patch map, the mean all-blurred score and the mean spread (max − min)."""
         out = {}
         for name, label in (("real", 0), ("fake", 1)):
             sel = self.labels == label
             if sel.any():
-                out[name] = {"n": int(sel.sum()), "map": self.scores[sel].mean(0).tolist(),
-                             "blurred": float(self.blurred[sel].mean()),
-                             "spread": float((self.scores[sel].max((1, 2)) - self.scores[sel].min((1, 2))).mean())}
+                scores = self.scores[sel]
+                out[name] = PatchMapClass(n=int(sel.sum()), mean_map=scores.mean(0).tolist(),
+                                          blurred=float(self.blurred[sel].mean()),
+                                          spread=float((scores.max((1, 2)) - scores.min((1, 2))).mean()))
         return out
 
 

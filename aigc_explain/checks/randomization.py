@@ -29,9 +29,12 @@ from aigc_explain.core.folders import balanced_subset, find_samples, NoReadableI
 from aigc_explain.core.images import eval_transform
 from aigc_explain.core.loader import make_loader
 from aigc_explain.core.models import Detector
+from aigc_explain.explain.folder import CamSettings
 from aigc_explain.explain.layers import reshape_transform_for, resolve_layer
 from aigc_explain.explain.maps import upsample
-from aigc_explain.explain.methods import compute_cams, signs_for, TARGETS
+from aigc_explain.explain.methods import compute_cams, signs_for
+from aigc_explain.runs.check_summaries import SANITY_SCHEMA_VERSION, SanityStepSummary, SanitySummary
+from aigc_explain.runs.summaries import Interval
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +46,6 @@ MODES = ("cascading", "independent")
 # it ignores sign flips, which a random head produces for free.
 VERDICT_METRIC = "spearman_abs"
 PASS_THRESHOLD = 0.5
-SCHEMA_VERSION = 1
 
 
 # ------------------------------------------------------------------------------------------ inputs
@@ -180,8 +182,14 @@ class SanityStep:
     per_image: dict[str, np.ndarray]
     examples: np.ndarray  # (n_examples, H, W) signed maps at input size
 
-    def summary(self) -> dict[str, dict[str, Any]]:
-        return {m: summarize(v) for m, v in self.per_image.items()}
+    def summary(self) -> SanityStepSummary:
+        """The step as sanity.json holds it: the similarities' means with 95% intervals, and per image."""
+        return SanityStepSummary(
+            mode=self.mode, block=self.block, randomized=list(self.randomized), changed_tensors=self.changed_tensors,
+            block_tensors=self.block_tensors,
+            similarity={m: Interval.from_json(summarize(v)) for m, v in self.per_image.items()},
+            per_image={m: [None if not math.isfinite(v) else float(v) for v in vals]
+                       for m, vals in self.per_image.items()})
 
 
 @dataclass
@@ -198,24 +206,31 @@ class SanityResult:
     example_images: np.ndarray  # (n_examples, S, S, 3) uint8, the inputs the example maps belong to
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        steps = [{"mode": s.mode, "block": s.block, "randomized": s.randomized, "changed_tensors": s.changed_tensors,
-                  "block_tensors": s.block_tensors, "similarity": s.summary(),
-                  "per_image": {m: [None if not math.isfinite(v) else float(v) for v in vals]
-                                for m, vals in s.per_image.items()}} for s in self.steps]
-        return {"schema_version": SCHEMA_VERSION, "method": self.method, "layer": self.layer, "target": self.target,
-                "image_size": self.image_size, "n_images": len(self.paths), "blocks": self.blocks,
-                "metrics": list(METRICS), "verdict_metric": VERDICT_METRIC, "threshold": PASS_THRESHOLD,
-                "verdict": self.verdict, "passed": self.passed, "steps": steps, "paths": self.paths,
-                "n_skipped": len(self.skipped)}
+    def summary(self) -> SanitySummary:
+        """sanity.json without the run folder's provenance (``checks.jobs`` adds it)."""
+        return SanitySummary(schema_version=SANITY_SCHEMA_VERSION, method=self.method, layer=self.layer,
+                             target=self.target, image_size=self.image_size, n_images=len(self.paths),
+                             blocks=list(self.blocks), metrics=list(METRICS), verdict_metric=VERDICT_METRIC,
+                             threshold=PASS_THRESHOLD, verdict=self.verdict, passed=self.passed,
+                             steps=[s.summary() for s in self.steps], paths=list(self.paths),
+                             n_skipped=len(self.skipped))
+
+
+def check_cam_settings(cam: CamSettings, command: str) -> None:
+    """The checks explain a batch with ``cam``'s method, layer, target, batch size and amp; the folder settings
+    (limit, shard, reencode) have no meaning there, so they are refused rather than ignored."""
+    unused = [name for name in ("limit", "shard", "reencode") if getattr(cam, name) is not None]
+    if unused:
+        raise ValueError(f"{command} takes the method, layer, target, batch size and amp of its CamSettings; "
+                         f"{', '.join(unused)} do not apply to it (leave them None; --max-images picks the images)")
 
 
 def layer_cams(detector: Detector, layer: str, x: torch.Tensor, signs: torch.Tensor | str, *, method: str,
-               batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+               batch_size: int, amp: str = "off") -> tuple[np.ndarray, np.ndarray]:
     """Raw signed CAMs at the layer's resolution and logits. ``layer`` is a name, so a randomised copy is
     explained at the same place; ``signs`` may be a target name. A 1x1 map is refused (constant)."""
     _, module = resolve_layer(detector.backbone, layer, image_size=detector.image_size)
-    raw, logits = compute_cams(detector, module, x, signs, method=method, batch_size=batch_size,
+    raw, logits = compute_cams(detector, module, x, signs, method=method, batch_size=batch_size, amp=amp,
                                reshape_transform=reshape_transform_for(detector.backbone, layer))
     if raw.shape[1] * raw.shape[2] < 2:
         raise ValueError(f"layer {layer} gives a {raw.shape[1]}x{raw.shape[2]} map, constant at input size; "
@@ -228,19 +243,20 @@ def upsample_signed(raw: np.ndarray, size: int) -> np.ndarray:
     return upsample(raw, (size, size))
 
 
-def run_sanity(detector: Detector, images: Any, *, method: str = "gradcam", layer: str = "auto",
-               target: str = "fake", modes: Sequence[str] = MODES, max_images: int | None = 32,
-               n_examples: int = 4, seed: int = 0, batch_size: int = 32) -> SanityResult:
-    """The randomisation test on ``images`` (folder, Samples or tensor); see the module docstring."""
+def run_sanity(detector: Detector, images: Any, *, cam: CamSettings = CamSettings(), modes: Sequence[str] = MODES,
+               max_images: int | None = 32, n_examples: int = 4, seed: int = 0) -> SanityResult:
+    """The randomisation test on ``images`` (folder, Samples or tensor) of ``cam``'s method at its layer for its
+    target (batch size and amp too); see the module docstring."""
     for mode in modes:
         schedule([], mode)
-    if target not in TARGETS:
-        raise ValueError(f"--target {target!r} is not one of {', '.join(TARGETS)}")
+    check_cam_settings(cam, "the sanity check")
+    method, batch_size = cam.method.lower(), cam.batch_size
     inputs = load_inputs(detector, images, max_images=max_images, batch_size=batch_size)
-    layer_name, _ = resolve_layer(detector.backbone, layer, image_size=detector.image_size)
-    raw, logits = layer_cams(detector, layer_name, inputs.x, target, method=method, batch_size=batch_size)
+    layer_name, _ = resolve_layer(detector.backbone, cam.layer, image_size=detector.image_size)
+    raw, logits = layer_cams(detector, layer_name, inputs.x, cam.target, method=method, batch_size=batch_size,
+                             amp=cam.amp)
     # "predicted": the trained detector's own call, kept for every randomised copy
-    reference, signs = upsample_signed(raw, detector.image_size), signs_for(target, logits)
+    reference, signs = upsample_signed(raw, detector.image_size), signs_for(cam.target, logits)
     blocks = parameter_blocks(detector.backbone)
     steps = [SanityStep("original", "(none)", [], 0, 0, similarities(reference, reference), reference[:n_examples])]
     for mode in modes:
@@ -249,13 +265,13 @@ def run_sanity(detector: Detector, images: Any, *, method: str = "gradcam", laye
             if changed == 0 and total:
                 log.warning("randomising %s changed none of its %d tensors", blocks[indices[-1]].name, total)
             maps = upsample_signed(layer_cams(model, layer_name, inputs.x, signs, method=method,
-                                              batch_size=batch_size)[0], detector.image_size)
+                                              batch_size=batch_size, amp=cam.amp)[0], detector.image_size)
             steps.append(SanityStep(mode, blocks[indices[-1]].name, [blocks[i].name for i in indices], changed,
                                     total, similarities(reference, maps), maps[:n_examples]))
             log.info("%s %s: %s %.3f", mode, steps[-1].block, VERDICT_METRIC,
                      np.nanmean(steps[-1].per_image[VERDICT_METRIC]))
     verdict, passed = sanity_verdict(steps, len(blocks), method=method)
-    return SanityResult(method, layer_name, target, detector.image_size, [b.name for b in blocks], inputs.paths,
+    return SanityResult(method, layer_name, cam.target, detector.image_size, [b.name for b in blocks], inputs.paths,
                         steps, verdict, passed, _as_uint8(detector, inputs.x[:n_examples]), inputs.skipped)
 
 

@@ -11,6 +11,8 @@ from scipy.special import expit
 
 from aigc_explain.analysis.stats import summarize, to_json_float
 from aigc_explain.reporting.figures import format_cell, markdown_table
+from aigc_explain.runs.diagnose_summary import (BandEffect, ClassChange, CleanEffect, Effect, MeanChange, PeakEffect,
+                                                PeaksFound, ReencodeEffect, RelianceMeasures, ShuffleEffect)
 
 CLASS_LABELS = {"real": 0, "fake": 1}
 KEEPS = 0.8  # a variant "keeps" a class when its accuracy stays at least this share of the clean accuracy
@@ -27,20 +29,21 @@ def _auc(labels: np.ndarray, probs: np.ndarray) -> float | None:
 
 
 def class_change(clean: np.ndarray, probs: np.ndarray, labels: np.ndarray, label: int, *, threshold: float,
-                 n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
-    """One class under one variant: {"n", "prob_change": {"mean", "ci95"}, "flipped", "accuracy", "clean_accuracy"}."""
+                 n_boot: int = 2000, seed: int = 0) -> ClassChange:
+    """One class under one variant: the change of p(fake) with its 95% interval, flips and accuracies."""
     sel = labels == label
     if not sel.any():
-        return {"n": 0, "prob_change": {"mean": None, "ci95": [None, None]}, "flipped": None, "accuracy": None,
-                "clean_accuracy": None}
+        return ClassChange(n=0, prob_change=MeanChange(None, (None, None)), flipped=None, accuracy=None,
+                           clean_accuracy=None)
     change = summarize(probs[sel] - clean[sel], n_boot=n_boot, seed=seed)
     before, after = clean[sel] >= threshold, probs[sel] >= threshold
-    return {"n": int(sel.sum()), "prob_change": {"mean": change["mean"], "ci95": change["ci95"]},
-            "flipped": float(np.mean(before != after)), "accuracy": float(np.mean(after == bool(label))),
-            "clean_accuracy": float(np.mean(before == bool(label)))}
+    return ClassChange(n=int(sel.sum()), prob_change=MeanChange(change["mean"], tuple(change["ci95"])),
+                       flipped=float(np.mean(before != after)), accuracy=float(np.mean(after == bool(label))),
+                       clean_accuracy=float(np.mean(before == bool(label))))
 
 
-def _entry(clean: np.ndarray, probs: np.ndarray, labels: np.ndarray, threshold: float, n_boot: int) -> dict[str, Any]:
+def _effect(clean: np.ndarray, probs: np.ndarray, labels: np.ndarray, threshold: float, n_boot: int) -> dict[str, Any]:
+    """The fields every variant's record shares: each class's change, the accuracy and ROC AUC."""
     known = labels >= 0
     out: dict[str, Any] = {name: class_change(clean, probs, labels, value, threshold=threshold, n_boot=n_boot)
                            for name, value in CLASS_LABELS.items()}
@@ -49,92 +52,89 @@ def _entry(clean: np.ndarray, probs: np.ndarray, labels: np.ndarray, threshold: 
     return out
 
 
-def summarize_measured(measured: Any, *, threshold: float = 0.5, n_boot: int = 2000) -> dict[str, Any]:
-    """``diagnose.json``'s measurements: ``clean``, ``bands``, ``peaks``, ``shuffle``, ``reencode``."""
+_EFFECTS = {"band": BandEffect, "peaks": PeakEffect, "shuffle": ShuffleEffect, "reencode": ReencodeEffect}
+
+
+def summarize_measured(measured: Any, *, threshold: float = 0.5, n_boot: int = 2000) -> RelianceMeasures:
+    """``diagnose.json``'s measurements (``checks.reliance.Measured``): clean, bands, peaks, shuffle, reencode."""
     labels, clean = measured.labels, expit(measured.clean)
-    out: dict[str, Any] = {"clean": _entry(clean, clean, labels, threshold, 1), "bands": [], "peaks": None,
-                           "shuffle": [], "reencode": []}
+    found: dict[str, list[Effect]] = {kind: [] for kind in _EFFECTS}
     for v in measured.variants:
-        entry = {**v.spec, "name": v.name, **_entry(clean, expit(measured.logits[v.name]), labels, threshold, n_boot)}
-        if v.kind == "band":
-            out["bands"].append(entry)
-        elif v.kind == "peaks":
-            out["peaks"] = entry
-        else:
-            out["shuffle" if v.kind == "shuffle" else "reencode"].append(entry)
-    return out
+        parts = _effect(clean, expit(measured.logits[v.name]), labels, threshold, n_boot)
+        found[v.kind].append(_EFFECTS[v.kind](**v.spec, name=v.name, **parts))
+    return RelianceMeasures(clean=CleanEffect(**_effect(clean, clean, labels, threshold, 1)), bands=found["band"],
+                            peaks=found["peaks"][-1] if found["peaks"] else None, shuffle=found["shuffle"],
+                            reencode=found["reencode"])
 
 
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.0f}%"
 
 
-def _band(entry: dict[str, Any]) -> str:
-    return f"{entry['lo']:.3g}–{entry['hi']:.3g} cycles/pixel"
+def _band(entry: BandEffect) -> str:
+    return f"{entry.lo:.3g}–{entry.hi:.3g} cycles/pixel"
 
 
-def _keeps(entry: dict[str, Any], name: str) -> bool:
-    part = entry[name]
-    return part["accuracy"] is not None and part["accuracy"] >= KEEPS * max(part["clean_accuracy"], 1e-9)
+def _keeps(entry: Effect, name: str) -> bool:
+    part = entry.part(name)
+    return part.accuracy is not None and part.accuracy >= KEEPS * max(part.clean_accuracy, 1e-9)
 
 
-def _blind(entry: dict[str, Any]) -> bool:
-    return entry["auc"] is not None and entry["auc"] <= CHANCE_AUC
+def _blind(entry: Effect) -> bool:
+    return entry.auc is not None and entry.auc <= CHANCE_AUC
 
 
-def key_band(summary: dict[str, Any]) -> dict[str, Any] | None:
+def key_band(measures: RelianceMeasures) -> BandEffect | None:
     """The removed band the decision rests on: of those whose removal takes ROC AUC to chance or flips most
     fakes, the one that does more (chance first, then the share of all decisions flipped); None if no band does."""
-    removed = [b for b in summary["bands"] if b["mode"] == "remove" and b["fake"]["n"]]
-    hits = [b for b in removed if _blind(b) or b["fake"]["flipped"] >= 0.5]
+    hits = [b for b in measures.removed_bands() if _blind(b) or b.fake.flipped >= 0.5]
     if not hits:
         return None
-    n = {id(b): sum(b[c]["n"] for c in CLASS_LABELS) for b in hits}
-    return max(hits, key=lambda b: (_blind(b), sum(b[c]["flipped"] * b[c]["n"] for c in CLASS_LABELS
-                                                   if b[c]["n"]) / max(n[id(b)], 1)))
+    return max(hits, key=lambda b: (_blind(b), sum(b.part(c).flipped * b.part(c).n for c in CLASS_LABELS
+                                                   if b.part(c).n) / max(b.n_images(), 1)))
 
 
-def band_sentences(summary: dict[str, Any]) -> list[str]:
-    removed = [b for b in summary["bands"] if b["mode"] == "remove" and b["fake"]["n"]]
+def band_sentences(measures: RelianceMeasures) -> list[str]:
+    removed = measures.removed_bands()
     if not removed:
         return []
-    key, lowest = key_band(summary), removed[0]
+    key, lowest = key_band(measures), removed[0]
     if key is None:
-        most = max(removed, key=lambda b: b["fake"]["flipped"])
+        most = max(removed, key=lambda b: b.fake.flipped)
         return [f"No single frequency band carries the decision: removing any one flips at most "
-                f"{_pct(most['fake']['flipped'])} of the fakes ({_band(most)}) and leaves ROC AUC at "
-                f"{format_cell(min((b['auc'] for b in removed if b['auc'] is not None), default=None))} or above."]
-    change = key["fake"]["prob_change"]
-    lo, hi = (format_cell(v) for v in change["ci95"])
-    if key["fake"]["flipped"] >= 0.5:
+                f"{_pct(most.fake.flipped)} of the fakes ({_band(most)}) and leaves ROC AUC at "
+                f"{format_cell(min((b.auc for b in removed if b.auc is not None), default=None))} or above."]
+    change = key.fake.prob_change
+    lo, hi = (format_cell(v) for v in change.ci95)
+    if key.fake.flipped >= 0.5:
         text = (f"The detector's decision on fakes rests on {_band(key)}: removing that band flips "
-                f"{_pct(key['fake']['flipped'])} of them to real (p(fake) changes by {format_cell(change['mean'])} "
-                f"[{lo}, {hi}]; ROC AUC {format_cell(key['auc'])})")
+                f"{_pct(key.fake.flipped)} of them to real (p(fake) changes by {format_cell(change.mean)} "
+                f"[{lo}, {hi}]; ROC AUC {format_cell(key.auc)})")
     else:
         text = (f"The detector's decision rests on {_band(key)}: without that band it no longer separates the "
-                f"classes (ROC AUC {format_cell(key['auc'])}; it flips {_pct(key['fake']['flipped'])} of the "
-                f"fakes and {_pct(key['real']['flipped'])} of the reals)")
+                f"classes (ROC AUC {format_cell(key.auc)}; it flips {_pct(key.fake.flipped)} of the "
+                f"fakes and {_pct(key.real.flipped)} of the reals)")
     if key is not lowest:
-        text += f"; removing the lowest band ({_band(lowest)}) flips {_pct(lowest['fake']['flipped'])} of the fakes"
+        text += f"; removing the lowest band ({_band(lowest)}) flips {_pct(lowest.fake.flipped)} of the fakes"
     return [text + "."]
 
 
-def peak_sentence(summary: dict[str, Any], peaks: dict[str, Any] | None) -> list[str]:
+def peak_sentence(measures: RelianceMeasures, peaks: PeaksFound | None) -> list[str]:
     if peaks is None:
         return []
-    if not peaks["found"]:
+    if not peaks.found:
         return ["The fakes' spectra show no periodic peak (the audit's fingerprint rule), so none was removed."]
-    p = summary["peaks"]
-    return [f"Removing the fakes' {len(peaks['bins'])} periodic spectral peak bin(s) (e.g. "
-            f"({peaks['freqs'][0][0]:+.3g}, {peaks['freqs'][0][1]:+.3g}) cycles/pixel) flips "
-            f"{_pct(p['fake']['flipped'])} of the fakes (fake accuracy {_pct(p['fake']['accuracy'])})."]
+    p = measures.peaks
+    return [f"Removing the fakes' {len(peaks.bins)} periodic spectral peak bin(s) (e.g. "
+            f"({peaks.freqs[0][0]:+.3g}, {peaks.freqs[0][1]:+.3g}) cycles/pixel) flips "
+            f"{_pct(p.fake.flipped)} of the fakes (fake accuracy {_pct(p.fake.accuracy)})."]
 
 
-def _shuffle_reading(s: dict[str, Any], clean_auc: float | None) -> str:
-    auc = format_cell(s["auc"])
-    if s["auc"] is not None and s["auc"] <= CHANCE_AUC < (clean_auc or 0):
+def _shuffle_reading(s: ShuffleEffect, clean_auc: float | None) -> str:
+    auc = format_cell(s.auc)
+    if s.auc is not None and s.auc <= CHANCE_AUC < (clean_auc or 0):
         return f"the detector no longer separates the classes (ROC AUC {auc}): the decision needs the image's layout"
-    if _keeps(s, "fake") and (not s["real"]["n"] or _keeps(s, "real")):
+    if _keeps(s, "fake") and (not s.real.n or _keeps(s, "real")):
         return "the decision does not need the layout (where things are in the image)"
     if _keeps(s, "fake"):
         return (f"fakes need no layout to look fake, but reals turn fake while the ranking survives (ROC AUC {auc}): "
@@ -143,37 +143,37 @@ def _shuffle_reading(s: dict[str, Any], clean_auc: float | None) -> str:
     return f"part of the fakes' evidence needs the layout (ROC AUC {auc})"
 
 
-def shuffle_sentences(summary: dict[str, Any]) -> list[str]:
+def shuffle_sentences(measures: RelianceMeasures) -> list[str]:
     out = []
-    for s in summary["shuffle"]:
-        if not s["fake"]["n"]:
+    for s in measures.shuffle:
+        if not s.fake.n:
             continue
-        out.append(f"Patch shuffling at {s['patch']} px keeps {_pct(s['fake']['accuracy'])} of fakes fake and "
-                   f"{_pct(s['real']['accuracy'])} of reals real (clean: {_pct(s['fake']['clean_accuracy'])}, "
-                   f"{_pct(s['real']['clean_accuracy'])}): {_shuffle_reading(s, summary['clean']['auc'])}.")
+        out.append(f"Patch shuffling at {s.patch} px keeps {_pct(s.fake.accuracy)} of fakes fake and "
+                   f"{_pct(s.real.accuracy)} of reals real (clean: {_pct(s.fake.clean_accuracy)}, "
+                   f"{_pct(s.real.clean_accuracy)}): {_shuffle_reading(s, measures.clean.auc)}.")
     return out
 
 
-def reencode_sentences(summary: dict[str, Any]) -> list[str]:
-    out, clean = [], summary["clean"]
-    for r in summary["reencode"]:
+def reencode_sentences(measures: RelianceMeasures) -> list[str]:
+    out, clean = [], measures.clean
+    for r in measures.reencode:
         change = "collapses it to chance: the decision rests on how the files were stored" \
-            if r["auc"] is not None and r["auc"] <= CHANCE_AUC < (clean["auc"] or 0) else \
-            ("changes no decision" if r["fake"]["flipped"] == 0 and r["real"]["flipped"] == 0 else
-             f"moves p(fake) by {format_cell(r['fake']['prob_change']['mean'])} on fakes and "
-             f"{format_cell(r['real']['prob_change']['mean'])} on reals")
-        out.append(f"Re-encoding every image as {r['variant']} takes accuracy from {_pct(clean['accuracy'])} to "
-                   f"{_pct(r['accuracy'])} (ROC AUC {format_cell(r['auc'])}): it {change}.")
+            if r.auc is not None and r.auc <= CHANCE_AUC < (clean.auc or 0) else \
+            ("changes no decision" if r.fake.flipped == 0 and r.real.flipped == 0 else
+             f"moves p(fake) by {format_cell(r.fake.prob_change.mean)} on fakes and "
+             f"{format_cell(r.real.prob_change.mean)} on reals")
+        out.append(f"Re-encoding every image as {r.variant} takes accuracy from {_pct(clean.accuracy)} to "
+                   f"{_pct(r.accuracy)} (ROC AUC {format_cell(r.auc)}): it {change}.")
     return out
 
 
-def verdict(summary: dict[str, Any], peaks: dict[str, Any] | None = None) -> list[str]:
-    """Plain sentences from ``summarize_measured``'s dict (and the peaks that were looked for)."""
-    sentences = band_sentences(summary) + peak_sentence(summary, peaks) + shuffle_sentences(summary) + \
-        reencode_sentences(summary)
-    removed = [b for b in summary["bands"] if b["mode"] == "remove" and b["fake"]["n"]]
-    shuffled = [s for s in summary["shuffle"] if s["fake"]["n"]]
-    key = key_band(summary)
+def verdict(measures: RelianceMeasures, peaks: PeaksFound | None = None) -> list[str]:
+    """Plain sentences from ``summarize_measured``'s measurements (and the peaks that were looked for)."""
+    sentences = band_sentences(measures) + peak_sentence(measures, peaks) + shuffle_sentences(measures) + \
+        reencode_sentences(measures)
+    removed = measures.removed_bands()
+    shuffled = [s for s in measures.shuffle if s.fake.n]
+    key = key_band(measures)
     if key is not None and len(removed) > 1 and shuffled and all(_keeps(s, "fake") for s in shuffled):
         if key is removed[-1]:
             sentences.append("Together: a local high-frequency trace, the kind up-sampling leaves, not the content.")
@@ -183,22 +183,19 @@ def verdict(summary: dict[str, Any], peaks: dict[str, Any] | None = None) -> lis
     return sentences or ["Nothing was measured on labelled images; no verdict."]
 
 
-def markdown(summary: dict[str, Any], verdict_lines: list[str]) -> str:
+def markdown(measures: RelianceMeasures, verdict_lines: list[str]) -> str:
     """``diagnose.md``: the verdict, then one table of every variant."""
     header = ["variant", "fake Δp(fake) [95% CI]", "fake flipped", "fake acc", "real Δp(fake) [95% CI]",
               "real flipped", "real acc", "accuracy", "ROC AUC"]
     rows = []
-    clean = summary["clean"]
-    rows.append(["clean", "", "", clean["fake"]["accuracy"], "", "", clean["real"]["accuracy"], clean["accuracy"],
-                 clean["auc"]])
-    entries = summary["bands"] + ([summary["peaks"]] if summary["peaks"] else []) + summary["shuffle"] + \
-        summary["reencode"]
-    for e in entries:
-        cells = [e["name"]]
+    clean = measures.clean
+    rows.append(["clean", "", "", clean.fake.accuracy, "", "", clean.real.accuracy, clean.accuracy, clean.auc])
+    for e in measures.variants():
+        cells = [e.name]
         for cls in ("fake", "real"):
-            c = e[cls]["prob_change"]
-            cells += [f"{format_cell(c['mean'])} [{format_cell(c['ci95'][0])}, {format_cell(c['ci95'][1])}]",
-                      e[cls]["flipped"], e[cls]["accuracy"]]
-        rows.append(cells + [e["accuracy"], e["auc"]])
+            c = e.part(cls).prob_change
+            cells += [f"{format_cell(c.mean)} [{format_cell(c.ci95[0])}, {format_cell(c.ci95[1])}]",
+                      e.part(cls).flipped, e.part(cls).accuracy]
+        rows.append(cells + [e.accuracy, e.auc])
     return "# What the detector relies on\n\n" + "\n".join(f"- {s}" for s in verdict_lines) + "\n\n" + \
         markdown_table(header, rows) + "\n"

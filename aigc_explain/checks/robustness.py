@@ -33,10 +33,14 @@ from aigc_explain.reporting.figures import format_cell, markdown_table, save_fig
 from aigc_explain.reporting.trust import cross_domain_figure, robustness_figure
 from aigc_explain.runs.files import atomic_write_bytes, sha256_file, write_csv, write_json, write_manifest
 from aigc_explain.runs.folders import run_folder
+from aigc_explain.runs.robustness_summary import (ROBUSTNESS_SCHEMA_VERSION, CamInfo, CamShift, CrossDomainCell,
+                                                  CrossDomainSummary, MetricColumns, PerturbationInfo, RobustnessRow,
+                                                  RobustnessSummary)
+from aigc_explain.runs.summaries import EvaluationMetrics
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = ROBUSTNESS_SCHEMA_VERSION
 METRIC_COLUMNS = ("accuracy", "accuracy_lo", "accuracy_hi", "real_acc", "fake_acc", "average_precision", "roc_auc",
                   "n_real", "n_fake", "n_skipped")
 CAM_COLUMNS = ("cam_n", "cam_pearson", "cam_pearson_lo", "cam_pearson_hi", "cam_spearman", "cam_spearman_lo",
@@ -46,17 +50,17 @@ MATRIX_METRICS = ("accuracy", "average_precision", "real_acc", "fake_acc", "roc_
 
 @dataclass
 class Sweep:
-    rows: list[dict[str, Any]]  # flat, one per condition, "clean" first
-    metrics: list[dict[str, Any]]  # binary_metrics of each condition, same order
+    rows: list[RobustnessRow]  # one per condition, "clean" first
+    metrics: list[EvaluationMetrics]  # of each condition, same order
     predictions: list[tuple[str, Predictions]]
-    cam: dict[str, Any] | None  # method, target, layer, map_size when CAMs were compared
+    cam: CamInfo | None  # method, target, layer, map_size when CAMs were compared
 
 
-def metric_fields(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The flat table fields of one ``binary_metrics`` result (accuracy CI as _lo/_hi)."""
-    lo, hi = metrics["ci95"]["accuracy"]
-    return {"accuracy": metrics["accuracy"], "accuracy_lo": lo, "accuracy_hi": hi,
-            **{k: metrics.get(k) for k in METRIC_COLUMNS[3:]}}
+def metric_fields(metrics: EvaluationMetrics) -> MetricColumns:
+    """The table fields of one evaluation's metrics (accuracy CI as _lo/_hi)."""
+    lo, hi = metrics.ci95.accuracy
+    return MetricColumns(accuracy=metrics.accuracy, accuracy_lo=lo, accuracy_hi=hi,
+                         **{k: getattr(metrics, k) for k in METRIC_COLUMNS[3:]})
 
 
 @dataclass
@@ -75,20 +79,20 @@ def cam_measures(detector: Detector, samples: list[Sample], settings: CamSetting
     return CamMeasures(result.paths, result.raw_maps, result.masses["corner_share"], result.layer_name)
 
 
-def cam_row(clean: CamMeasures, other: CamMeasures, *, seed: int = 0) -> dict[str, Any]:
+def cam_row(clean: CamMeasures, other: CamMeasures, *, seed: int = 0) -> CamShift:
     """How far ``other``'s CAMs moved from ``clean``'s, over the images both have (matched by path)."""
     where = {p: i for i, p in enumerate(other.paths)}
     ci = np.array([i for i, p in enumerate(clean.paths) if p in where], dtype=np.int64)
     oi = np.array([where[clean.paths[i]] for i in ci], dtype=np.int64)
     pearson, spearman = map_correlations(clean.raw[ci], other.raw[oi])
-    out: dict[str, Any] = {"cam_n": len(ci)}
+    out: dict[str, Any] = {}
     for key, values in (("cam_pearson", pearson), ("cam_spearman", spearman),
                         ("corner_share_delta", other.corner_share[oi] - clean.corner_share[ci])):
         s = summarize(values, seed=seed)
         out[key], out[f"{key}_lo"], out[f"{key}_hi"] = s["mean"], s["ci95"][0], s["ci95"][1]
     shares = other.corner_share[oi]
-    out["corner_share"] = to_json_float(np.nanmean(shares)) if np.isfinite(shares).any() else None
-    return out
+    return CamShift(cam_n=len(ci), **out,
+                    corner_share=to_json_float(np.nanmean(shares)) if np.isfinite(shares).any() else None)
 
 
 def sweep(detector: Detector, data: str | Path, perturbations: list[Perturbation], *, split: str = "val",
@@ -105,87 +109,96 @@ def sweep(detector: Detector, data: str | Path, perturbations: list[Perturbation
         metrics, pr = evaluate_folder(detector, data, split=split, batch_size=batch_size, device=device,
                                       workers=workers, threshold=threshold, perturbation=p, reencode=reencode,
                                       amp=amp)
-        row = {"perturbation": name, "kind": kind, "value": value, **metric_fields(metrics)}
+        shift = None
         if cam is not None:
             measured = cam_measures(detector, samples, cam, perturbation=p, device=device, workers=workers)
             clean_cam = measured if clean_cam is None else clean_cam
-            row.update(cam_row(clean_cam, measured))
+            shift = cam_row(clean_cam, measured)
             if cam_info is None:
                 cam_info = _cam_info(cam, measured)
-        log.info("%s: accuracy %.4f, AP %s", name, row["accuracy"], row["average_precision"])
+        row = RobustnessRow(perturbation=name, kind=kind, value=value, metrics=metric_fields(metrics), cam=shift)
+        log.info("%s: accuracy %.4f, AP %s", name, row.metrics.accuracy, row.metrics.average_precision)
         rows.append(row)
         all_metrics.append(metrics)
         preds.append((name, pr))
     return Sweep(rows, all_metrics, preds, cam_info)
 
 
-def _cam_info(cam: CamSettings, measured: CamMeasures) -> dict[str, Any]:
+def _cam_info(cam: CamSettings, measured: CamMeasures) -> CamInfo:
     map_size = tuple(int(v) for v in measured.raw.shape[1:])
     warning = resolution_warning(map_size, cam.corner_frac, measured.layer)
     if warning:
         log.warning(warning)
-    return {"method": cam.method, "target": cam.target, "layer": measured.layer, "map_size": list(map_size),
-            "warnings": [warning] if warning else []}
+    return CamInfo(method=cam.method, target=cam.target, layer=measured.layer, map_size=map_size,
+                   warnings=[warning] if warning else [])
 
 
 # ------------------------------------------------------------------------------------------ tables
-def _with_ci(row: dict[str, Any], key: str) -> str:
-    return f"{format_cell(row.get(key))} [{format_cell(row.get(key + '_lo'))}, {format_cell(row.get(key + '_hi'))}]"
+def _with_ci(part: MetricColumns | CamShift, key: str) -> str:
+    values = (getattr(part, key), getattr(part, f"{key}_lo"), getattr(part, f"{key}_hi"))
+    return "{} [{}, {}]".format(*(format_cell(v) for v in values))
 
 
-def robustness_markdown(rows: list[dict[str, Any]]) -> str:
+def robustness_markdown(rows: list[RobustnessRow]) -> str:
     """The sweep as a readable table: values with their 95% CIs; every number is also in the csv/json."""
     header = ["perturbation", "accuracy [95% CI]", "real_acc", "fake_acc", "AP", "ROC AUC"]
-    cam = "cam_pearson" in rows[0]
+    cam = rows[0].cam is not None
     if cam:
         header += ["CAM Pearson r [CI]", "CAM Spearman ρ [CI]", "corner share", "Δ corner share [CI]"]
     table = []
     for r in rows:
-        line = [r["perturbation"], _with_ci(r, "accuracy"), r["real_acc"], r["fake_acc"], r["average_precision"],
-                r["roc_auc"]]
+        m = r.metrics
+        line = [r.perturbation, _with_ci(m, "accuracy"), m.real_acc, m.fake_acc, m.average_precision, m.roc_auc]
         if cam:
-            line += [_with_ci(r, "cam_pearson"), _with_ci(r, "cam_spearman"), r["corner_share"],
-                     _with_ci(r, "corner_share_delta")]
+            line += [_with_ci(r.cam, "cam_pearson"), _with_ci(r.cam, "cam_spearman"), r.cam.corner_share,
+                     _with_ci(r.cam, "corner_share_delta")]
         table.append(line)
     return markdown_table(header, table) + "\n"
 
 
-def write_robustness(out: str | Path, result: Sweep, *, threshold: float = 0.5, meta: dict | None = None) -> None:
-    """robustness.{csv,md,json,png} and robustness_predictions.csv (one row per condition and image)."""
+def write_robustness(out: str | Path, result: Sweep, *, threshold: float = 0.5,
+                     meta: dict[str, Any] | None = None) -> RobustnessSummary:
+    """robustness.{csv,md,json,png} and robustness_predictions.csv (one row per condition and image); ``meta``
+    (checkpoint, data, split, perturbations) heads robustness.json."""
     out = Path(out)
     columns = ["perturbation", "kind", "value", *METRIC_COLUMNS, *(CAM_COLUMNS if result.cam else ())]
-    table = [[row.get(c) for c in columns] for row in result.rows]
+    table = [[row.column(c) for c in columns] for row in result.rows]
     write_csv(out / "robustness.csv", columns, table)
-    write_json(out / "robustness.json", {"schema_version": SCHEMA_VERSION, **(meta or {}), "threshold": threshold,
-                                         "cam": result.cam, "rows": result.rows,
-                                         "metrics": {r["perturbation"]: m for r, m in zip(result.rows, result.metrics)}})
+    summary = RobustnessSummary(schema_version=ROBUSTNESS_SCHEMA_VERSION, **(meta or {}), threshold=threshold,
+                                cam=result.cam, rows=list(result.rows),
+                                metrics={r.perturbation: m for r, m in zip(result.rows, result.metrics)})
+    write_json(out / "robustness.json", summary.to_json())
     atomic_write_bytes(out / "robustness.md", robustness_markdown(result.rows).encode())
     write_csv(out / "robustness_predictions.csv", ("perturbation", "path", "label", "prob_fake", "pred"),
               [(name, *r) for name, pr in result.predictions for r in pr.rows(threshold)])
     save_figure(robustness_figure(result.rows), out / "robustness.png")
+    return summary
 
 
-def cross_domain_rows(result: CrossDomain) -> list[dict[str, Any]]:
-    return [{"checkpoint": result.checkpoints[i], "data": result.data[j], **metric_fields(metrics)}
+def cross_domain_rows(result: CrossDomain) -> list[CrossDomainCell]:
+    """One row per (checkpoint, data) cell, checkpoint by checkpoint."""
+    return [CrossDomainCell(checkpoint=result.checkpoints[i], data=result.data[j], metrics=metric_fields(metrics))
             for (i, j), (metrics, _) in sorted(result.cells.items())]
 
 
 def cross_domain_matrix(result: CrossDomain, metric: str) -> list[list[float | None]]:
-    return [[result.cells[i, j][0][metric] for j in range(len(result.data))] for i in range(len(result.checkpoints))]
+    return [[result.cells[i, j][0].to_json()[metric] for j in range(len(result.data))] for i in range(len(result.checkpoints))]
 
 
-def write_cross_domain(out: str | Path, result: CrossDomain, *, meta: dict | None = None) -> None:
-    """cross_domain.{csv,md,json,png}: one row per (checkpoint, data) cell and one matrix per metric."""
+def write_cross_domain(out: str | Path, result: CrossDomain, *,
+                       meta: dict[str, Any] | None = None) -> CrossDomainSummary:
+    """cross_domain.{csv,md,json,png}: one row per (checkpoint, data) cell and one matrix per metric; ``meta``
+    (split, threshold) heads cross_domain.json."""
     out = Path(out)
     rows = cross_domain_rows(result)
     columns = ["checkpoint", "data", *METRIC_COLUMNS]
-    write_csv(out / "cross_domain.csv", columns, [[r.get(c) for c in columns] for r in rows])
+    write_csv(out / "cross_domain.csv", columns, [[r.column(c) for c in columns] for r in rows])
     matrices = {m: cross_domain_matrix(result, m) for m in MATRIX_METRICS}
-    write_json(out / "cross_domain.json", {
-        "schema_version": SCHEMA_VERSION, **(meta or {}), "checkpoints": result.checkpoints, "data": result.data,
-        "checkpoint_paths": result.checkpoint_paths, "data_paths": result.data_paths,
-        "cell_folders": [[f"{r}__{d}" for d in result.data] for r in result.checkpoints],
-        "matrix": matrices, "cells": rows})
+    summary = CrossDomainSummary(
+        schema_version=ROBUSTNESS_SCHEMA_VERSION, **(meta or {}), checkpoints=list(result.checkpoints),
+        data=list(result.data), checkpoint_paths=list(result.checkpoint_paths), data_paths=list(result.data_paths),
+        cell_folders=[[f"{r}__{d}" for d in result.data] for r in result.checkpoints], matrix=matrices, cells=rows)
+    write_json(out / "cross_domain.json", summary.to_json())
     text = ["Rows: checkpoints (train domain); columns: test data. Cell metrics in `<row>__<column>/`.\n"]
     for metric in MATRIX_METRICS:
         text += [f"\n### {metric}\n\n", markdown_table(["checkpoint \\ data", *result.data],
@@ -194,25 +207,26 @@ def write_cross_domain(out: str | Path, result: CrossDomain, *, meta: dict | Non
     atomic_write_bytes(out / "cross_domain.md", "".join(text).encode())
     fig = cross_domain_figure(matrices["accuracy"], result.checkpoints, result.data, ap=matrices["average_precision"])
     save_figure(fig, out / "cross_domain.png")
+    return summary
 
 
-def write_robustness_run(detector: Detector, ckpt: str | Path, data: str | Path, out: str | Path,
-                         perturbations: list[Perturbation], *, arguments: dict[str, Any], overwrite: bool = False,
+def write_robustness_run(detector: Detector, *, ckpt: str | Path, data: str | Path, out: str | Path,
+                         perturbations: list[Perturbation], arguments: dict[str, Any], overwrite: bool = False,
                          cam: CamSettings | None = None, threshold: float = 0.5, split: str = "val",
-                         **options: Any) -> dict[str, Any]:
+                         **options: Any) -> EvaluationMetrics:
     """``evaluate --perturb``: the sweep's files plus the clean evaluation's, in the run folder ``out``."""
     with run_folder(out, command="evaluate", overwrite=overwrite, inputs=[ckpt, data]) as run:
         result = sweep(detector, data, perturbations, cam=cam, threshold=threshold, split=split, **options)
         metrics, preds = result.metrics[0], result.predictions[0][1]
         write_robustness(run.path, result, threshold=threshold,
                          meta={"checkpoint": str(ckpt), "data": str(data), "split": split,
-                               "perturbations": [describe(None)] + [describe(p) for p in perturbations]})
+                               "perturbations": [PerturbationInfo(**describe(p)) for p in [None, *perturbations]]})
         write_evaluation(run.path, metrics, preds, threshold=threshold)
         write_evaluation_manifest(run.path, detector, ckpt, arguments, reencode=options.get("reencode"))
     return metrics
 
 
-def write_cross_domain_run(ckpts: list[str], datas: list[str], out: str | Path, *, arguments: dict[str, Any],
+def write_cross_domain_run(*, ckpts: list[str], datas: list[str], out: str | Path, arguments: dict[str, Any],
                            overwrite: bool = False, threshold: float = 0.5, split: str = "val",
                            **options: Any) -> CrossDomain:
     """``evaluate`` with several checkpoints or folders: every cell's evaluation and the matrices."""

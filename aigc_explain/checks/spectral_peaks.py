@@ -10,12 +10,11 @@ layout) is one. Measured on the images at the detector's input size.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from aigc_explain.evidence.summary import LOWEST_PERIODIC, PEAK_RATIO, PEAK_SHARPNESS
 from aigc_explain.evidence.pixels import ResidualFingerprint, residual_maps
+from aigc_explain.runs.diagnose_summary import PeaksFound
 
 MAX_PEAKS = 64  # the strongest kept: a broad excess is not a set of periodic lines
 
@@ -30,18 +29,18 @@ class PeakFinder:
         if known.any():
             self.fingerprint.add(residual_maps(list(images[known])), labels[known])
 
-    def peaks(self) -> dict[str, Any]:
-        """``{"bins": [[i, j], ...] (unshifted FFT indices), "freqs": [[fy, fx], ...], "found": bool, ...}``."""
+    def peaks(self) -> PeaksFound:
+        """The peaks of the batches seen so far: unshifted FFT bins [i, j] and their [fy, fx] cycles/pixel."""
         return find_peaks(self.fingerprint)
 
 
-def find_peaks(fp: ResidualFingerprint) -> dict[str, Any]:
+def find_peaks(fp: ResidualFingerprint) -> PeaksFound:
     """Every bin of the fakes' mean-residual power spectrum that passes the audit's peak thresholds."""
     from scipy.ndimage import median_filter
 
     if min(fp.n) < 1:
-        return {"found": False, "bins": [], "freqs": [], "n_real": int(fp.n[0]), "n_fake": int(fp.n[1]),
-                "rule": "needs images of both classes"}
+        return PeaksFound(found=False, bins=[], freqs=[], n_real=int(fp.n[0]), n_fake=int(fp.n[1]),
+                          rule="needs images of both classes")
     fake, real = fp.mean_residual_power(1), fp.mean_residual_power(0)
     h, w = fp.shape
     sharpness = fake / np.maximum(median_filter(fake, size=7, mode="wrap"), 1e-300)
@@ -51,8 +50,8 @@ def find_peaks(fp: ResidualFingerprint) -> dict[str, Any]:
     hits = np.argwhere((ratio >= PEAK_RATIO) & (sharpness >= PEAK_SHARPNESS))
     hits = sorted(hits.tolist(), key=lambda ij: -fake[ij[0], ij[1]])[:MAX_PEAKS]
     bins = [[(i - h // 2) % h, (j - w // 2) % w] for i, j in hits]
-    return {"found": bool(hits), "bins": bins, "freqs": [[float(fy[i]), float(fx[j])] for i, j in hits],
-            "n_real": int(fp.n[0]), "n_fake": int(fp.n[1]),
-            "rule": f"fake power >= {PEAK_RATIO:g}x the reals' and >= {PEAK_SHARPNESS:g}x its 7x7 median (the "
-                    f"audit's fingerprint rule; none below {LOWEST_PERIODIC:g} cycles/pixel on both axes), mean "
-                    f"noise residual at the detector's input size"}
+    return PeaksFound(found=bool(hits), bins=bins, freqs=[[float(fy[i]), float(fx[j])] for i, j in hits],
+                      n_real=int(fp.n[0]), n_fake=int(fp.n[1]),
+                      rule=f"fake power >= {PEAK_RATIO:g}x the reals' and >= {PEAK_SHARPNESS:g}x its 7x7 median (the "
+                           f"audit's fingerprint rule; none below {LOWEST_PERIODIC:g} cycles/pixel on both axes), "
+                           f"mean noise residual at the detector's input size")

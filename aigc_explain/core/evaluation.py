@@ -19,6 +19,7 @@ from aigc_explain.core.perturb import Perturbation
 from aigc_explain.core.images import describe_preprocessing
 from aigc_explain.runs.files import sha256_file, write_csv, write_json, write_manifest, write_skipped
 from aigc_explain.runs.folders import run_folder
+from aigc_explain.runs.summaries import EvaluationMetrics
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ def evaluate_folder(detector: Detector, data: str | Path, *, split: str = "val",
                     device: str | torch.device = "cpu", workers: int = 0, threshold: float = 0.5,
                     seed: int = 0, perturbation: Perturbation | None = None,
                     reencode: str | None = None, amp: str = "off",
-                    source: str = "the detector") -> tuple[dict, Predictions]:
+                    source: str = "the detector") -> tuple[EvaluationMetrics, Predictions]:
     """Metrics (accuracy, real/fake accuracy, AP, AUC, bootstrap intervals) on a labelled folder; ``reencode``
     re-encodes every image identically first (``--reencode``), ``perturbation`` then degrades it; ``amp``
     (default off: exact fp32, the checkpoint's own probabilities) as in ``inference.resolve_amp``."""
@@ -38,15 +39,13 @@ def evaluate_folder(detector: Detector, data: str | Path, *, split: str = "val",
     if len(preds.paths) == 0:
         raise NoReadableImages(f"none of the {len(samples)} images under {folder} could be read", preds.skipped)
     check_finite_outputs(~np.isfinite(np.asarray(preds.probs, dtype=np.float64)), preds.paths, source)
-    metrics = binary_metrics(preds.labels, preds.probs, threshold=threshold, seed=seed)
-    metrics["folder"] = str(folder)
-    metrics["n_skipped"] = len(preds.skipped)
-    metrics["reencode"] = reencode
-    metrics["amp"] = dict(zip(("used", "reason"), resolve_amp(device, amp)))
     warning = one_class_warning([Sample(p, int(y)) for p, y in zip(preds.paths, preds.labels)], folder)
-    metrics["warnings"] = [warning] if warning else []
     if warning:
         log.warning(warning)
+    metrics = EvaluationMetrics.from_json({
+        **binary_metrics(preds.labels, preds.probs, threshold=threshold, seed=seed), "folder": str(folder),
+        "n_skipped": len(preds.skipped), "reencode": reencode,
+        "amp": dict(zip(("used", "reason"), resolve_amp(device, amp))), "warnings": [warning] if warning else []})
     return metrics, preds
 
 
@@ -58,8 +57,9 @@ def write_evaluation_manifest(out: str | Path, detector: Detector, ckpt: str | P
                                                         reencode=reencode))
 
 
-def write_evaluation_run(detector: Detector, ckpt: str | Path, data: str | Path, out: str | Path, *,
-                         arguments: dict, overwrite: bool = False, threshold: float = 0.5, **options) -> dict:
+def write_evaluation_run(detector: Detector, *, ckpt: str | Path, data: str | Path, out: str | Path,
+                         arguments: dict, overwrite: bool = False, threshold: float = 0.5,
+                         **options) -> EvaluationMetrics:
     """The ``evaluate`` job for one detector and one folder: metrics.json, predictions.csv, skipped.csv,
     manifest and record in the run folder ``out``; ``options`` go to ``evaluate_folder``."""
     with run_folder(out, command="evaluate", overwrite=overwrite, inputs=[ckpt, data]) as run:
@@ -69,10 +69,11 @@ def write_evaluation_run(detector: Detector, ckpt: str | Path, data: str | Path,
     return metrics
 
 
-def write_evaluation(out: str | Path, metrics: dict, preds: Predictions, *, threshold: float = 0.5) -> None:
+def write_evaluation(out: str | Path, metrics: EvaluationMetrics, preds: Predictions, *,
+                     threshold: float = 0.5) -> None:
     """metrics.json, predictions.csv (path, label, prob_fake, pred) and skipped.csv into folder ``out``."""
     out = Path(out)
-    write_json(out / "metrics.json", metrics)
+    write_json(out / "metrics.json", metrics.to_json())
     write_csv(out / "predictions.csv", ("path", "label", "prob_fake", "pred"), preds.rows(threshold))
     write_skipped(out, preds.skipped)
 
@@ -119,7 +120,7 @@ class CrossDomain:
     data: list[str]
     checkpoint_paths: list[str]
     data_paths: list[str]
-    cells: dict[tuple[int, int], tuple[dict, Predictions]]
+    cells: dict[tuple[int, int], tuple[EvaluationMetrics, Predictions]]
 
 
 def check_cross_domain(ckpts: list[str], datas: list[str], *, ckpt_names: list[str] | None = None,
@@ -148,5 +149,5 @@ def cross_domain(ckpts: list[str], datas: list[str], *, ckpt_names: list[str] | 
             cells[i, j] = evaluate_folder(detector, data, split=split, batch_size=batch_size, device=device,
                                           workers=workers, threshold=threshold, reencode=reencode, amp=amp,
                                           source=f"checkpoint {ckpt}")
-            log.info("%s on %s: accuracy %.4f", rows[i], cols[j], cells[i, j][0]["accuracy"])
+            log.info("%s on %s: accuracy %.4f", rows[i], cols[j], cells[i, j][0].accuracy)
     return CrossDomain(rows, cols, [str(c) for c in ckpts], [str(d) for d in datas], cells)

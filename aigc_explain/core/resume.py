@@ -17,7 +17,7 @@ import torch
 
 from aigc_explain.core.checkpoint import read_checkpoint
 from aigc_explain.core.distributed import DistEnv
-from aigc_explain.core.experiments import TrainConfig
+from aigc_explain.core.experiments import EXPERIMENTS, TrainConfig
 from aigc_explain.core.inference import resolve_device
 from aigc_explain.core.training import TrainResult, _Run, train_loop
 from aigc_explain.runs.files import write_json
@@ -35,6 +35,19 @@ def _same(key: str, stored: Any, given: Any) -> bool:
     if isinstance(stored, (int, float)) and isinstance(given, (int, float)) and not isinstance(given, bool):
         return float(stored) == float(given)
     return stored == given
+
+
+def resume_overrides(options: dict[str, Any], *, experiment: int | None = None,
+                     overwrite: bool = False) -> dict[str, Any]:
+    """The settings given with ``train --resume`` (``resumed_config``'s overrides): every flag set (None: not
+    given), over the preset of ``--experiment N``, whose values count as given. ``--overwrite`` is refused: it
+    would replace the run that ``--resume`` continues."""
+    if overwrite:
+        raise ValueError("--resume continues the run in --out and --overwrite replaces it; pick one")
+    given = {k: v for k, v in options.items() if v is not None}
+    if experiment is not None:  # the preset's values count as given, explicit flags over them
+        given = {**EXPERIMENTS.get(experiment, {}), "experiment": experiment, **given}
+    return given
 
 
 def resumed_config(stored: dict[str, Any], overrides: dict[str, Any], done: int) -> TrainConfig:

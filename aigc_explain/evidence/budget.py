@@ -1,17 +1,18 @@
-"""One table of what gives the label away: ``audit.json["budget"]`` = {storage, history, content, residual},
-each {"auc", "ci95", "top"} — the cross-validated AUC of a classifier that sees only that kind of evidence,
-its bootstrap interval, and the strongest single feature (orientation-free AUC). Storage is the cue
+"""One table of what gives the label away: ``audit.json["budget"]`` (a ``runs.audit_summary.Budget``) =
+{storage, history, content, residual}, each {"auc", "ci95", "top"} (a ``BudgetEntry``) — the cross-validated
+AUC of a classifier that sees only that kind of evidence, its bootstrap interval, and the strongest single
+feature (orientation-free AUC). Storage is the cue
 classifier of ``evidence.classifier``; the three others are the same model over ``evidence.features``."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
 from aigc_explain.analysis.stats import to_json_float
 from aigc_explain.evidence.classifier import auc, bootstrap_auc_interval, out_of_fold_scores
+from aigc_explain.runs.audit_summary import Budget, BudgetEntry, CuePart
 
 KINDS = ("storage", "history", "content", "residual")
 STRONG = 0.8  # lower bound of the interval above this: the kind separates the classes
@@ -42,40 +43,38 @@ def top_feature(X: np.ndarray, y: np.ndarray, names: list[str]) -> tuple[str, fl
 
 
 def kind_budget(X: np.ndarray, y: np.ndarray, names: list[str], *, folds: int, seed: int,
-                n_boot: int) -> dict[str, Any]:
+                n_boot: int) -> BudgetEntry:
     """Cross-validated AUC of one kind's features with its interval and strongest feature."""
     X = np.nan_to_num(np.asarray(X, np.float64), nan=0.0, posinf=0.0, neginf=0.0)
     k = min(folds, int((y == 0).sum()), int((y == 1).sum()))
     scores = out_of_fold_scores(X, y, folds=k, seed=seed)
     lo, hi = bootstrap_auc_interval(scores, y, n_boot=n_boot, seed=seed)
     name, single = top_feature(X, y, names)
-    return {"auc": auc(scores, y), "ci95": [lo, hi], "top": name, "top_auc": single, "n_features": len(names)}
+    return BudgetEntry(auc(scores, y), (lo, hi), name, single, len(names))
 
 
 SIZE_ONLY = ("file_size", "bytes_per_pixel")  # what a JPEG of the same settings still varies in: its content's detail
 
 
-def storage_budget(cue_part: dict[str, Any]) -> dict[str, Any] | None:
+def storage_budget(cue: CuePart) -> BudgetEntry | None:
     """The cue classifier's result as a budget row; ``size_only`` when no cue but the file size tells anything
     (then it is the content's detail that differs, and re-encoding would not remove it)."""
-    if cue_part.get("cue_auc") is None:
+    if cue.auc is None:
         return None
-    cues = cue_part["cues"]
-    top = cues[0] if cues else None
-    others = [c["auc"] for c in cues if c["name"] not in SIZE_ONLY]
-    return {"auc": cue_part["cue_auc"], "ci95": list(cue_part["cue_auc_ci95"]), "top": top and top["name"],
-            "top_auc": top and top["auc"], "n_features": len(cues),
-            "size_only": bool(others) and max(others) <= 0.5 + 1e-9}
+    top = cue.cues[0] if cue.cues else None
+    others = [c.auc for c in cue.cues if c.name not in SIZE_ONLY]
+    return BudgetEntry(cue.auc, tuple(cue.ci95), top and top.name, top and top.auc, len(cue.cues),
+                       size_only=bool(others) and max(others) <= 0.5 + 1e-9)
 
 
-def ordered(budget: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+def ordered(budget: Budget | None) -> list[tuple[str, BudgetEntry]]:
     """The kinds that could be measured, largest AUC first."""
-    rows = [(k, v) for k, v in budget.items() if k in KINDS and v and v.get("auc") is not None]
-    return sorted(rows, key=lambda kv: -kv[1]["auc"])
+    rows = [(k, v) for k, v in (budget.rows() if budget else {}).items() if v is not None and v.auc is not None]
+    return sorted(rows, key=lambda kv: -kv[1].auc)
 
 
-def _strength(b: dict[str, Any]) -> str:
-    lo = b["ci95"][0]
+def _strength(b: BudgetEntry) -> str:
+    lo = b.ci95[0]
     if lo is not None and math.isfinite(lo) and lo > STRONG:
         return "separates the classes"
     if lo is not None and math.isfinite(lo) and lo > CHANCE:
@@ -83,20 +82,22 @@ def _strength(b: dict[str, Any]) -> str:
     return "tells nothing beyond chance"
 
 
-def budget_sentence(budget: dict[str, Any]) -> str:
-    """What gives the label away, largest first, and for each kind that does what would remove it."""
+def budget_sentence(budget: Budget | None) -> str:
+    """What gives the label away, largest first, and for each kind that does what would remove it (a kind
+    without words in ``WHAT`` and ``REMOVE`` is named by its key)."""
     rows = ordered(budget)
     if not rows:
         return ""
     parts, advice = [], []
     for kind, b in rows:
-        lo, hi = (to_json_float(v) for v in b["ci95"])
-        band = f"AUC {b['auc']:.2f}" + ("" if lo is None else f" [{lo:.2f}, {hi:.2f}]")
-        parts.append(f"{kind} {band} ({_strength(b)}; strongest: {b['top']})")
-        if kind == "storage" and b.get("size_only"):
+        lo, hi = (to_json_float(v) for v in b.ci95)
+        band = f"AUC {b.auc:.2f}" + ("" if lo is None else f" [{lo:.2f}, {hi:.2f}]")
+        parts.append(f"{kind} {band} ({_strength(b)}; strongest: {b.top})")
+        if kind == "storage" and b.size_only:
             parts[-1] = parts[-1][:-1] + ", the file size only: the content's detail, not the storage)"
         elif _strength(b) != "tells nothing beyond chance":
-            advice.append(f"{WHAT[kind]} — to remove it, {REMOVE[kind]}")
+            what, remove = WHAT.get(kind, f"the {kind} features"), REMOVE.get(kind, "make the classes alike there")
+            advice.append(f"{what} — to remove it, {remove}")
     text = "what gives the label away, largest first: " + "; ".join(parts) + "."
     if advice:
         text += " " + " ".join(f"{a[0].upper()}{a[1:]}." for a in advice)

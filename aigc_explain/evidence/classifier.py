@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from aigc_explain.analysis.stats import check_confidence, check_count, percentile_interval
 from aigc_explain.evidence.cues import CUES, NOT_APPLICABLE
+from aigc_explain.runs.audit_summary import CueAuc
+from aigc_explain.runs.records import Record
 
 Row = Mapping[str, Any]
 CONFIDENCE = 0.95
@@ -186,15 +189,29 @@ def out_of_fold_scores(X: np.ndarray, y: np.ndarray, *, folds: int, seed: int) -
     return scores
 
 
+@dataclass(frozen=True)
+class CueFit(Record):
+    """``cue_auc``'s result: the AUC with its interval, the folds used, and the out-of-fold ``scores``
+    (P(fake) per image, in row order) over the one-hot ``features``."""
+    auc: float
+    ci_low: float
+    ci_high: float
+    confidence: float
+    folds: int
+    n_real: int
+    n_fake: int
+    model: str
+    features: list[str]
+    scores: list[float]
+
+
 def cue_auc(
     rows: Sequence[Any], labels: Any, *, folds: int = 5, seed: int = 0, n_boot: int = 2000,
     cues: Sequence[str] | None = None,
-) -> dict[str, Any]:
+) -> CueFit:
     """Cross-validated AUC of a classifier that sees only the file cues, with a bootstrap 95% interval.
 
-    ``folds`` is lowered to the size of the smaller class when needed (at least 2). The result is
-    JSON-safe: auc, ci_low, ci_high, folds, n_real, n_fake, model, features and the out-of-fold
-    ``scores`` (P(fake) per image, in row order).
+    ``folds`` is lowered to the size of the smaller class when needed (at least 2).
     """
     if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or folds < 2:
         raise ValueError(f"folds must be an int >= 2, got {folds!r}; e.g. folds=5")
@@ -204,11 +221,8 @@ def cue_auc(
     k = min(int(folds), n_real, n_fake)
     scores = out_of_fold_scores(X, y, folds=k, seed=seed)
     lo, hi = bootstrap_auc_interval(scores, y, n_boot=n_boot, seed=seed)
-    return {
-        "auc": auc(scores, y), "ci_low": lo, "ci_high": hi, "confidence": CONFIDENCE, "folds": k,
-        "n_real": n_real, "n_fake": n_fake, "model": MODEL_NAME, "features": names,
-        "scores": [float(s) for s in scores],
-    }
+    return CueFit(auc=auc(scores, y), ci_low=lo, ci_high=hi, confidence=CONFIDENCE, folds=k, n_real=n_real,
+                  n_fake=n_fake, model=MODEL_NAME, features=names, scores=[float(s) for s in scores])
 
 
 def _level_scores(levels: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -233,7 +247,7 @@ def _numeric_auc(values: np.ndarray, y: np.ndarray) -> float:
 
 def single_cue_aucs(
     rows: Sequence[Any], labels: Any, *, cues: Sequence[str] | None = None
-) -> list[dict[str, Any]]:
+) -> list[CueAuc]:
     """Each cue's own AUC, orientation-free (max(AUC, 1 - AUC)), highest first; a constant cue gives 0.5.
 
     Categorical and boolean cues score each image by the fake rate of its level: the best ordering of
@@ -251,11 +265,11 @@ def single_cue_aucs(
         else:
             a = auc(_level_scores(_levels(rows, name), y), y)
             value = max(a, 1.0 - a)
-        out.append({"name": name, "kind": kind, "auc": float(value)})
-    return sorted(out, key=lambda d: -d["auc"])  # stable: ties keep the CUES order
+        out.append(CueAuc(name, kind, float(value)))
+    return sorted(out, key=lambda d: -d.auc)  # stable: ties keep the CUES order
 
 
-def shortcut_verdict(cue_auc: float, ci: tuple[float, float], single: Sequence[Row] = ()) -> str:
+def shortcut_verdict(cue_auc: float, ci: tuple[float, float], single: Sequence[CueAuc] = ()) -> str:
     """One plain sentence on whether the file cues give the label away, from ``cue_auc``'s result.
 
     ``single`` is ``single_cue_aucs``'s list (highest first); its top cue is named as the strongest.
@@ -265,8 +279,8 @@ def shortcut_verdict(cue_auc: float, ci: tuple[float, float], single: Sequence[R
         raise ValueError(f"ci must be a finite (low, high) pair with low <= high, got {ci!r}")
     band = f"AUC {cue_auc:.2f} [{lo:.2f}, {hi:.2f}]"
     top = single[0] if single else None
-    strongest = f"; strongest: {top['name']}, AUC {top['auc']:.2f}" if top else ""
-    advice = RESIZE_ADVICE if top and top["name"] in SIZE_CUES else REENCODE_ADVICE
+    strongest = f"; strongest: {top.name}, AUC {top.auc:.2f}" if top else ""
+    advice = RESIZE_ADVICE if top and top.name in SIZE_CUES else REENCODE_ADVICE
     if lo > STRONG_LEAK_LOWER:
         return (f"the file cues alone separate the classes ({band}{strongest}): a detector can learn "
                 f"the storage instead of the generator; {advice} and audit again")

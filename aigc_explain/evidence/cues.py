@@ -25,6 +25,7 @@ from PIL import Image, JpegImagePlugin
 from aigc_explain.evidence.jpeg_quality import estimate_quality
 
 CueKind = Literal["numeric", "boolean", "categorical"]
+CueValue = str | int | float | bool | None  # one cell of a cue row
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class FileCues:
     mode: str
     bit_depth: int
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, CueValue]:
         return asdict(self)
 
 

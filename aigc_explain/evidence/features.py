@@ -177,3 +177,7 @@ class MeanImages:
         if self.n[label] == 0:
             raise ValueError(f"no images of class {label} added yet")
         return self._sum[label] / self.n[label]
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Plain numpy arrays, for ``np.savez``: the per-class counts and image sums."""
+        return {"n": self.n.copy(), "sum": self._sum.copy()}

@@ -3,11 +3,14 @@ image do the classes differ? One pass over the images reads each file's cues (he
 bytes with ``reencode``), its history features at native size, and, at the audit size (``geometry``), folds
 its noise residual into streaming per-class pixel evidence, a fingerprint and the mean images, keeping per
 image only the small feature vectors the localisation and the budget classifiers need; overall and per split.
-``evidence.summary`` then turns each split's evidence into numbers and ``evidence.verdict`` into sentences."""
+The loop runs over a tuple of evidence kinds (``EVIDENCE_KINDS``, each following ``kinds.EvidenceKind``): every
+batch is handed to every kind of the overall and the split evidence. ``evidence.summary`` then turns each
+split's evidence into numbers (``runs.audit_summary.AuditSummary``) and ``evidence.verdict`` into sentences."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,24 +20,27 @@ from PIL import Image
 from tqdm import tqdm
 
 from aigc_explain.evidence.cues import cues_from_bytes, read_cues
-from aigc_explain.evidence.features import MeanImages, ResidualFeatures, content_features, history_features
 from aigc_explain.evidence.geometry import Geometry, choose_geometry, native_sides
-from aigc_explain.evidence.localise import choose_grid_block, pooled_log_energy
-from aigc_explain.evidence.pixels import PixelEvidence, ResidualFingerprint, residual_energy, residual_maps
-from aigc_explain.evidence.summary import PEAK_RATIO, PEAK_SHARPNESS, fingerprint_peak, summarize_evidence
-from aigc_explain.evidence.verdict import verdict
+from aigc_explain.evidence.kinds import Batch, Context, ContentKind, EvidenceKind, FileCueKind, HistoryKind, \
+    ResidualKind
+from aigc_explain.evidence.localise import choose_grid_block
+from aigc_explain.evidence.pixel_kinds import BlockEnergy, Fingerprint, MeanImage, PixelEnergy
+from aigc_explain.evidence.summary import ALL, PEAK_RATIO, PEAK_SHARPNESS, fingerprint_peak, summarize_evidence
 from aigc_explain.core.folders import (NoReadableImages, Sample, balanced_subset, describe_error, find_samples,
                                        labelled_splits, one_class_warning)
 from aigc_explain.core.images import Reencode, Resize, read_image
+from aigc_explain.runs.audit_summary import AUDIT_SCHEMA_VERSION, AuditSummary
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ALL", "AuditResult", "AuditSettings", "Evidence", "PEAK_RATIO", "PEAK_SHARPNESS", "fingerprint_peak",
-           "gather", "run_audit"]
-SCHEMA_VERSION = 2  # 2: localisation against a permutation null, budget, geometry
+__all__ = ["ALL", "AuditResult", "AuditSettings", "EVIDENCE_KINDS", "Evidence", "PEAK_RATIO", "PEAK_SHARPNESS",
+           "fingerprint_peak", "gather", "run_audit"]
+SCHEMA_VERSION = AUDIT_SCHEMA_VERSION
 BATCH = 64  # images whose residuals are folded into the accumulators at once
-ALL = "all"
-FEATURE_KINDS = ("blocks", "content", "history", "residual")
+# The audit's kinds of evidence, in the order their maps are written and their budget rows measured: a class
+# whose instances follow ``kinds.EvidenceKind`` (built from a ``kinds.Context``) is gathered when it is here.
+EVIDENCE_KINDS: tuple[Callable[[Context], EvidenceKind], ...] = (
+    PixelEnergy, BlockEnergy, MeanImage, Fingerprint, FileCueKind, HistoryKind, ContentKind, ResidualKind)
 
 
 @dataclass(frozen=True)
@@ -67,21 +73,22 @@ class AuditSettings:
 
 @dataclass
 class Evidence:
-    """What one split (or all of them) holds: the cue rows and labels, the streaming pixel evidence, and per
-    image the feature vectors of ``FEATURE_KINDS`` (pooled log energy on ``grid``, content, history, residual)."""
+    """What one split (or all of them) holds: the paths and labels in reading order, and its kinds of evidence
+    (``kind(name)``), each fed every batch of the split's images."""
 
-    pixels: PixelEvidence
-    fingerprint: ResidualFingerprint
-    means: MeanImages
-    grid: tuple[int, int]
+    kinds: tuple[EvidenceKind, ...]
+    grid: tuple[int, int]  # the localisation's pooled grid
+    shape: tuple[int, int]  # the audit size
     paths: list[str] = field(default_factory=list)
-    rows: list[dict[str, Any]] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
-    features: dict[str, list[np.ndarray]] = field(default_factory=lambda: {k: [] for k in FEATURE_KINDS})
 
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.fingerprint.shape
+    def kind(self, name: str) -> Any:
+        """The kind of evidence called ``name``."""
+        found = next((k for k in self.kinds if k.name == name), None)
+        if found is None:
+            raise ValueError(f"this evidence has no kind {name!r}; it has {', '.join(k.name for k in self.kinds)} "
+                             f"(the audit needs cues, blocks and fingerprint: keep them in the kinds)")
+        return found
 
 
 @dataclass
@@ -89,29 +96,33 @@ class AuditResult:
     settings: AuditSettings
     data: str
     evidence: dict[str, Evidence]  # "all" first, then each split
-    summary: dict[str, Any]
+    summary: AuditSummary
     skipped: list[tuple[str, str]]
     geometry: Geometry
 
 
 class _Gatherer:
-    """The per-size parts shared by every split: resize, the pooling block, the residual features."""
+    """The per-size parts shared by every split: resize, re-encoding and the kinds' context."""
 
-    def __init__(self, s: AuditSettings, geometry: Geometry) -> None:
-        self.settings, self.size = s, geometry.size
-        self.fracs = (s.corner_frac, s.center_frac, s.border_frac)
-        self.block = choose_grid_block(self.size, self.size, self.fracs)
+    def __init__(self, s: AuditSettings, geometry: Geometry, kinds: tuple[Callable[[Context], EvidenceKind], ...]
+                 ) -> None:
+        self.size, self.kinds = geometry.size, kinds
+        fracs = (s.corner_frac, s.center_frac, s.border_frac)
+        self.context = Context(s, self.size, choose_grid_block(self.size, self.size, fracs))
         self.resize, self.reencode = Resize(self.size), Reencode.parse(s.reencode)
-        self.residual = ResidualFeatures((self.size, self.size), self.fracs)
+        prototype = self.new_evidence().kinds
+        names = [k.name for k in prototype]
+        if len(set(names)) != len(names):  # a batch shares per-image features by name
+            raise ValueError(f"kinds: every kind needs a name of its own, got {names}")
+        # the kinds that read each image at native size, as it is read (once, whichever splits it is in)
+        self.native = [k for k in prototype if hasattr(k, "image_features")]
 
     def new_evidence(self) -> Evidence:
-        shape, k = (self.size, self.size), self.block
-        return Evidence(PixelEvidence(shape, n_boot=None), ResidualFingerprint(shape), MeanImages(shape),
-                        (self.size // k, self.size // k))
+        return Evidence(tuple(make(self.context) for make in self.kinds), self.context.grid, self.context.shape)
 
-    def read(self, sample: Sample) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
-        """The file's cues, its pixels at audit size and its history features at native size (re-encoded
-        first when asked)."""
+    def read(self, sample: Sample) -> tuple[dict[str, Any], np.ndarray, dict[str, np.ndarray]]:
+        """The file's cues, its pixels at audit size and the native-size features of the kinds that read them
+        (re-encoded first when asked)."""
         if sample.problem:
             raise OSError(sample.problem)
         image = read_image(sample.path)
@@ -122,53 +133,50 @@ class _Gatherer:
             cues = cues_from_bytes(data, name=sample.path)
             image = image if self.reencode.kind == "png" else self.reencode.decode(data)
         native = image.permute(1, 2, 0).contiguous().numpy()
-        return cues.as_dict(), self.resize(image).permute(1, 2, 0).contiguous().numpy(), history_features(native)
+        return (cues.as_dict(), self.resize(image).permute(1, 2, 0).contiguous().numpy(),
+                {k.name: k.image_features(native) for k in self.native})
 
-    def flush(self, batch: list[tuple[np.ndarray, int, np.ndarray]], targets: list[Evidence]) -> None:
-        images = np.stack([img for img, _, _ in batch])
-        residuals = residual_maps(list(images))
-        labels = np.array([label for _, label, _ in batch])
-        energy = residual_energy(residuals)  # once for the overall and the split evidence
-        feats = {"blocks": pooled_log_energy(energy, self.block), "residual": self.residual(residuals, energy),
-                 "content": np.stack([content_features(img) for img in images]),
-                 "history": np.stack([h for _, _, h in batch])}
+    def flush(self, batch: list[tuple[np.ndarray, int, dict[str, Any], dict[str, np.ndarray]]],
+              targets: list[Evidence]) -> None:
+        """One ``kinds.Batch`` to every kind of the overall and the split evidence (computed once for both)."""
+        native = {k.name: np.stack([n[k.name] for *_, n in batch]) for k in self.native}
+        b = Batch(np.stack([img for img, *_ in batch]), np.array([label for _, label, *_ in batch]),
+                  [row for _, _, row, _ in batch], native)
         for ev in targets:
-            ev.pixels.add(energy, labels)
-            ev.fingerprint.add(residuals, labels)
-            ev.means.add(images, labels)
-            for kind, rows in feats.items():
-                ev.features[kind].extend(rows)
+            for kind in ev.kinds:
+                kind.add(b)
 
 
-def gather(data: str | Path, settings: AuditSettings = AuditSettings(), *,
-           progress: bool = False) -> tuple[dict[str, Evidence], list[tuple[str, str]], Geometry]:
-    """One pass over the images of ``data`` (a class folder or a split root): evidence overall and per split."""
+def gather(data: str | Path, settings: AuditSettings = AuditSettings(), *, progress: bool = False,
+           kinds: tuple[Callable[[Context], EvidenceKind], ...] = EVIDENCE_KINDS
+           ) -> tuple[dict[str, Evidence], list[tuple[str, str]], Geometry]:
+    """One pass over the images of ``data`` (a class folder or a split root): evidence overall and per split,
+    each holding one of every kind in ``kinds``."""
     splits = {name: balanced_subset(find_samples(folder, require_labels=True), settings.limit)
               for name, folder in labelled_splits(data).items()}
     geometry = choose_geometry(native_sides([x.path for samples in splits.values() for x in samples]),
                                settings.size, enlarge=settings.enlarge)
     if geometry.statement():
         log.warning("%s", geometry.statement())
-    gatherer = _Gatherer(settings, geometry)
+    gatherer = _Gatherer(settings, geometry, kinds)
     evidence = {ALL: gatherer.new_evidence()}
     skipped: list[tuple[str, str]] = []
     total = sum(len(x) for x in splits.values())
     bar = tqdm(total=total, desc="audit", disable=not progress)
     for name, samples in splits.items():
         targets = [evidence[ALL]] + ([evidence.setdefault(name, gatherer.new_evidence())] if name else [])
-        batch: list[tuple[np.ndarray, int, np.ndarray]] = []
+        batch: list[tuple[np.ndarray, int, dict[str, Any], dict[str, np.ndarray]]] = []
         for sample in samples:
             bar.update()
             try:
-                cues, pixels, history = gatherer.read(sample)
+                cues, pixels, native = gatherer.read(sample)
             except (OSError, ValueError, SyntaxError, RuntimeError, Image.DecompressionBombError) as exc:
                 skipped.append((sample.path, sample.problem or describe_error(exc)))
                 continue
             for ev in targets:
                 ev.paths.append(sample.path)
-                ev.rows.append(cues)
                 ev.labels.append(sample.label)
-            batch.append((pixels, sample.label, history))
+            batch.append((pixels, sample.label, cues, native))
             if len(batch) == BATCH:
                 gatherer.flush(batch, targets)
                 batch = []
@@ -180,16 +188,11 @@ def gather(data: str | Path, settings: AuditSettings = AuditSettings(), *,
     return evidence, skipped, geometry
 
 
-def run_audit(data: str | Path, settings: AuditSettings = AuditSettings(), *, progress: bool = False) -> AuditResult:
-    """The whole audit of ``data``: evidence, per-split summaries and the verdict (``audit.verdict``)."""
-    evidence, skipped, geometry = gather(data, settings, progress=progress)
-    overall = summarize_evidence(evidence[ALL], settings, budget=True)
-    folders = labelled_splits(data)
-    per_split = {name: {"folder": str(folders[name].resolve()), **summarize_evidence(ev, settings)}
-                 for name, ev in evidence.items() if name != ALL}
+def run_audit(data: str | Path, settings: AuditSettings = AuditSettings(), *, progress: bool = False,
+              kinds: tuple[Callable[[Context], EvidenceKind], ...] = EVIDENCE_KINDS) -> AuditResult:
+    """The whole audit of ``data``: evidence, per-split summaries and the verdict (``summary.verdict``)."""
+    evidence, skipped, geometry = gather(data, settings, progress=progress, kinds=kinds)
     warning = one_class_warning([Sample(p, y) for p, y in zip(evidence[ALL].paths, evidence[ALL].labels)], data)
-    summary = {"schema_version": SCHEMA_VERSION, "data": str(data), "data_resolved": str(Path(data).resolve()),
-               **overall, "per_split": per_split, "geometry": geometry.to_json(),
-               "n_skipped": len(skipped), "settings": settings.__dict__, "warnings": [warning] if warning else []}
-    summary["verdict"] = verdict(summary)
+    summary = summarize_evidence(evidence, settings, data=data, folders=labelled_splits(data), geometry=geometry,
+                                 n_skipped=len(skipped), warnings=[warning] if warning else [])
     return AuditResult(settings, str(data), evidence, summary, skipped, geometry)

@@ -8,48 +8,13 @@ up-sampling of the audit's making leaves periodic traces of its own in the resid
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
 from PIL import Image
 
-STATED_ENLARGEMENT = 2.0
+from aigc_explain.runs.audit_summary import STATED_ENLARGEMENT, Geometry  # the typed record audit.json holds
 
-
-@dataclass(frozen=True)
-class Geometry:
-    size: int  # the side every image is resized to for the pixel evidence
-    requested: int  # --size
-    enlarge: bool  # --enlarge: resize to --size even when that enlarges
-    native_median: int | None  # median of the images' longer sides (None: no readable header)
-    native_min: int | None
-    native_max: int | None
-    n_enlarged: int  # images the audit enlarged
-    max_enlargement: float  # the largest factor size / native side
-
-    @property
-    def stated(self) -> bool:
-        """Whether the audit's own enlargement is large enough to be said wherever its results are."""
-        return self.max_enlargement > STATED_ENLARGEMENT
-
-    def statement(self) -> str:
-        """One sentence on the audit's resizing ("" when it only kept or shrank the images)."""
-        if not self.n_enlarged:
-            return ""
-        text = (f"the audit itself enlarged {self.n_enlarged} image(s) to {self.size} px, up to "
-                f"{self.max_enlargement:.1f}x their native size")
-        if self.stated:
-            text += (": patterns at the period of that resampling are the audit's, not the data's (both classes "
-                     "are resized alike); audit without --enlarge to measure at native size")
-        return text
-
-    def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "stated": self.stated, "statement": self.statement()}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Geometry:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+__all__ = ["Geometry", "STATED_ENLARGEMENT", "choose_geometry", "native_sides"]
 
 
 def native_sides(paths: Sequence[str]) -> list[int]:

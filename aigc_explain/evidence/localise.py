@@ -19,13 +19,13 @@ Per image this keeps one grid of ``MAX_CELLS``² floats (float32), the "per-imag
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
 from aigc_explain.analysis.regions import region_masks
 from aigc_explain.analysis.stats import to_json_float
 from aigc_explain.evidence.pixel_bootstrap import block_aligns, shifted_interval, sum_pool
+from aigc_explain.runs.audit_summary import CornerShare, Direction, Localisation
 
 MAX_CELLS = 16  # grid cells per side at most: 256 floats per image
 LOG_FLOOR = 1.0  # grey levels²: the energy added before the log (below it, quantisation noise)
@@ -107,13 +107,13 @@ def _p_value(observed: float, null: np.ndarray, centre: float | None = None) -> 
 
 
 def localise(features: np.ndarray, labels: np.ndarray, grid: tuple[int, int], *, fracs=(0.25, 0.5, 0.125),
-             n_perm: int = 200, n_boot: int = 200, seed: int = 0, confidence: float = 0.95) -> dict[str, Any]:
+             n_perm: int = 200, n_boot: int = 200, seed: int = 0, confidence: float = 0.95) -> Localisation:
     """Localisation of the class difference on the pooled grid: for ``fake`` (fakes exceed) and ``real``.
 
-    ``features``: (N, gh·gw) pooled log energies (``pooled_log_energy``); ``labels`` 0/1. JSON-safe result:
-    per direction the corner share with its interval and permutation p-value, the region masses, the size of
-    the difference (mean positive t) with its p-value, the excess energy, ``differs`` and ``where``; plus the
-    relative t-map (row-major list) and the method."""
+    ``features``: (N, gh·gw) pooled log energies (``pooled_log_energy``); ``labels`` 0/1. Per direction the
+    corner share with its interval and permutation p-value, the region masses, the size of the difference
+    (mean positive t) with its p-value, the excess energy, ``differs`` and ``where``; plus the relative t-map
+    (row-major list) and the method. JSON-safe (NaN as None)."""
     y = np.asarray(labels).astype(int)
     kwargs = dict(zip(("corner_frac", "center_frac", "border_frac"), fracs))
     m = region_masks(*grid, **kwargs)
@@ -123,8 +123,7 @@ def localise(features: np.ndarray, labels: np.ndarray, grid: tuple[int, int], *,
     perms = np.stack([rng.permutation(y) for _ in range(n_perm)]).astype(np.float64)
     boot = rng.poisson(1.0, size=(n_boot, y.size)).astype(np.float64)
     t_map = data.stats(1.0 - one, one, 1.0)[-1][0]
-    out: dict[str, Any] = {"method": METHOD, "grid": list(grid), "n_perm": n_perm, "n_boot": n_boot,
-                           "alpha": ALPHA, "t_map": [to_json_float(v) for v in t_map]}
+    sides = {}
     for name, sign in (("fake", 1.0), ("real", -1.0)):
         share, masses, size, excess, _ = (v[0] for v in data.stats(1.0 - one, one, sign))
         null = [data.stats(1.0 - p, p, sign)[:4] for p in np.split(perms, range(_CHUNK, n_perm, _CHUNK))]
@@ -138,10 +137,10 @@ def localise(features: np.ndarray, labels: np.ndarray, grid: tuple[int, int], *,
         level = ALPHA / 2
         beats = p_share < level and p_size < level
         where = "corners" if beats and lo > 0.5 else "centre" if beats and hi < 0.5 else "none"
-        out[name] = {"corner_share": {"mean": to_json_float(share), "ci95": [to_json_float(lo), to_json_float(hi)],
-                                      "p_value": to_json_float(p_share), "null_median": to_json_float(centre)},
-                     "corner_mass": to_json_float(masses[0]), "center_mass": to_json_float(masses[1]),
-                     "border_mass": to_json_float(masses[2]), "excess_energy": to_json_float(excess),
-                     "mean_positive_t": to_json_float(size), "p_value": to_json_float(p_size),
-                     "differs": bool(p_size < level), "where": where, "localised": where != "none"}
-    return out
+        corner_share = CornerShare(to_json_float(share), (to_json_float(lo), to_json_float(hi)),
+                                   to_json_float(p_share), to_json_float(centre))
+        sides[name] = Direction(corner_share, to_json_float(masses[0]), to_json_float(masses[1]),
+                                to_json_float(masses[2]), to_json_float(excess), to_json_float(size),
+                                to_json_float(p_size), bool(p_size < level), where, where != "none")
+    return Localisation(METHOD, (int(grid[0]), int(grid[1])), n_perm, n_boot, ALPHA,
+                        [to_json_float(v) for v in t_map], sides["fake"], sides["real"])

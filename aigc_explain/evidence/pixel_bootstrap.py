@@ -13,16 +13,37 @@ Memory: B × (H/k) × (W/k) × 2 classes × 8 bytes (+ B × 2 × 8 for the weigh
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
 from aigc_explain.analysis.regions import check_fractions, region_masks, region_masses
 from aigc_explain.analysis.stats import check_count, percentile_interval, to_json_float
 from aigc_explain.runs.contract import MASS_KEYS
+from aigc_explain.runs.records import Record
+from aigc_explain.runs.summaries import Interval
 
 MAX_BLOCK = 8  # auto block cap: within a block, fake > real and fake < real cancel before the ReLU
 _REGION_NAMES = ("corner", "center", "border")
+
+
+@dataclass(frozen=True)
+class RegionSummary(Record):
+    """Region masses of the class difference, each with its bootstrap interval over ``n`` images; ``empty``
+    when the difference is nowhere positive (masses None). ``PixelEvidence.region_summary`` adds the counts."""
+    corner_mass: Interval
+    center_mass: Interval
+    border_mass: Interval
+    corner_share: Interval
+    empty: bool
+    excess_energy: float | None
+    n_boot: int
+    n_boot_defined: int
+    block: int
+    grid: tuple[int, int]
+    n_real: int = 0
+    n_fake: int = 0
+    measured_on: str = ""
 
 
 def block_aligns(h: int, w: int, k: int, fracs: tuple[float, float, float]) -> bool:
@@ -135,7 +156,7 @@ class PoissonBootstrap:
         self.weights += other.weights
 
     def summary(self, real_mean: np.ndarray, fake_mean: np.ndarray, n_images: int,
-                confidence: float = 0.95, direction: str = "fake") -> dict[str, Any]:
+                confidence: float = 0.95, direction: str = "fake") -> RegionSummary:
         """Masses of the pooled full-data class means, percentile intervals over the replicates.
 
         ``excess_energy`` = the positive part's total over reals' total energy: the size of the effect
@@ -150,15 +171,14 @@ class PoissonBootstrap:
         with np.errstate(invalid="ignore", divide="ignore"):
             means = self.sums / self.weights[:, :, None, None]  # NaN where a replicate drew no image of a class
         boot = masses_of_difference(means[:, 0], means[:, 1], self.fracs, direction)
-        out: dict[str, Any] = {}
+        masses = {}
         for key in MASS_KEYS:
             estimate, reps = float(getattr(point, key)[0]), getattr(boot, key)
             lo, hi = (math.nan, math.nan) if empty else shifted_interval(estimate, reps, confidence)
-            out[key] = {"mean": to_json_float(estimate), "ci95": [to_json_float(lo), to_json_float(hi)],
-                        "n": int(n_images)}
-        out.update(empty=empty, excess_energy=to_json_float(excess), n_boot=self.n_boot,
-                   n_boot_defined=int((~boot.empty).sum()), block=k, grid=list(self.sums.shape[2:]))
-        return out
+            masses[key] = Interval(to_json_float(estimate), (to_json_float(lo), to_json_float(hi)), int(n_images))
+        gh, gw = self.sums.shape[2:]
+        return RegionSummary(**masses, empty=empty, excess_energy=to_json_float(excess), n_boot=self.n_boot,
+                             n_boot_defined=int((~boot.empty).sum()), block=k, grid=(int(gh), int(gw)))
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Replicate sums and settings as plain arrays (keys prefixed ``boot_``)."""

@@ -19,7 +19,7 @@ import numpy as np
 from scipy.ndimage import convolve1d
 
 from aigc_explain.analysis.spectra import log_power_spectrum, to_gray
-from aigc_explain.evidence.pixel_bootstrap import DIRECTIONS, PoissonBootstrap
+from aigc_explain.evidence.pixel_bootstrap import DIRECTIONS, PoissonBootstrap, RegionSummary
 
 # Denoiser: the 3x3 binomial (Gaussian, sigma ~0.7) low-pass. Its gain is exactly 0 at Nyquist, so
 # period-2 up-sampling patterns pass into the residual undamped, and it is linear (the mean residual is
@@ -199,13 +199,13 @@ class PixelEvidence:
         ok = se > _SE_RTOL * scale
         return np.where(ok, self.difference_map() / np.where(ok, se, 1.0), np.nan)
 
-    def region_summary(self, *, confidence: float = 0.95, direction: str = "fake") -> dict[str, Any]:
-        """JSON-safe corner/centre/border masses and corner_share with bootstrap intervals.
+    def region_summary(self, *, confidence: float = 0.95, direction: str = "fake") -> RegionSummary:
+        """Corner/centre/border masses and corner_share with bootstrap intervals (JSON-safe: ``to_json()``).
 
         Measured on the positive part of the fake − real difference of mean energy maps (where fakes
         carry more residual energy than reals; ``regions.region_masses`` ReLUs it), after sum-pooling it
         over k×k blocks (k = ``block``: by default the largest k <= 8 whose grid keeps the region
-        boundaries exactly; block=1 is per pixel). Each mass is {"mean", "ci95": [lo, hi], "n" (images)};
+        boundaries exactly; block=1 is per pixel). Each mass is an ``Interval`` (mean, ci95, n images);
         the interval is the percentile interval of the Poisson replicates. If fakes nowhere exceed reals,
         ``empty`` is True and the masses are None. ``excess_energy`` says how large the difference is.
         ``direction="real"`` measures where the reals exceed the fakes instead, ``"either"`` |fake − real|.
@@ -214,9 +214,8 @@ class PixelEvidence:
         if self.boot is None:
             raise ValueError("region_summary needs the bootstrap; build PixelEvidence with n_boot (e.g. 200)")
         out = self.boot.summary(self._mean[0], self._mean[1], int(self.n.sum()), confidence, direction)
-        out.update(n_real=int(self.n[0]), n_fake=int(self.n[1]),
-                   measured_on=f"{DIRECTIONS[direction]} of the classes' mean residual energy, block-pooled")
-        return out
+        return out.replace(n_real=int(self.n[0]), n_fake=int(self.n[1]),
+                           measured_on=f"{DIRECTIONS[direction]} of the classes' mean residual energy, block-pooled")
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Plain numpy arrays, for ``np.savez``."""

@@ -1,23 +1,57 @@
 """The frequency view of a folder (Durall et al. 2020): per class the mean ± std azimuthal log power spectrum
 and the mean 2-D log spectrum of the images themselves, to check the up-convolution artefacts the report
 blames. Spectra need one image size per class: a class that mixes sizes is refused unless every image is
-resized to one size first (which itself reshapes the high frequencies)."""
+resized to one size first (which itself reshapes the high frequencies). ``write_spectrum_run`` is the
+``spectrum`` command's job: spectra.npz, spectrum_1d.png, spectrum_2d.png, summary.json, skipped.csv and
+manifest.json in a run folder."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image
 
 from aigc_explain.analysis.spectra import SpectrumAccumulator, to_gray
+from aigc_explain.core.folders import NoReadableImages, Sample, balanced_subset, find_samples
 from aigc_explain.core.images import read_image
 from aigc_explain.reporting.figures import save_figure
 from aigc_explain.reporting.frequency import spectrum_1d_figure, spectrum_2d_figure
-from aigc_explain.runs.files import save_npz
+from aigc_explain.runs.files import save_npz, write_json, write_manifest, write_skipped
+from aigc_explain.runs.folders import run_folder
+from aigc_explain.runs.records import Record
 
 GROUP_NAMES = {0: "real", 1: "fake", -1: "images"}
+Spectra = dict[str, SpectrumAccumulator]  # class name (real, fake or images) -> its accumulated spectra
+
+
+@dataclass(frozen=True)
+class ClassSpectrum(Record):
+    """One class in summary.json: how many images, at which (height, width)."""
+    n: int
+    image_size: list[int]
+
+
+@dataclass(frozen=True)
+class SpectrumSummary(Record):
+    """A spectrum run's summary.json."""
+    NAME: ClassVar[str] = "summary.json"
+    classes: dict[str, ClassSpectrum]
+    resized_to: int | None
+    gray: str = "ITU-R 601 luma, 0-255"
+    log: str = "natural log of |FFT|^2 + 1e-10"
+    freq: str = "ring radius / min(H, W), cycles per pixel"
+    n_skipped: int = 0
+
+
+@dataclass(frozen=True)
+class SpectrumRun:
+    """What ``write_spectrum_run`` wrote: the run folder, its summary and the arrays of its spectra.npz."""
+    out: Path
+    summary: SpectrumSummary
+    arrays: dict[str, np.ndarray]
 
 
 def load_gray(path: str | Path, size: int | None = None) -> np.ndarray:
@@ -34,9 +68,9 @@ def _mixed_sizes(group: str, first: tuple[str, tuple[int, ...]], path: str, shap
                       "all images (resizing changes the high frequencies)")
 
 
-def class_spectra(samples: list, *, size: int | None = None) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+def class_spectra(samples: list[Sample], *, size: int | None = None) -> tuple[Spectra, list[tuple[str, str]]]:
     """One ``SpectrumAccumulator`` per class (real, fake first), and the (path, reason) of unreadable files."""
-    accs: dict[str, SpectrumAccumulator] = {}
+    accs: Spectra = {}
     first: dict[str, tuple[str, tuple[int, ...]]] = {}
     skipped: list[tuple[str, str]] = []
     for sample in sorted(samples, key=lambda s: (s.label < 0, s.label)):
@@ -55,7 +89,7 @@ def class_spectra(samples: list, *, size: int | None = None) -> tuple[dict[str, 
     return accs, skipped
 
 
-def spectra_arrays(accs: dict[str, Any]) -> dict[str, np.ndarray]:
+def spectra_arrays(accs: Spectra) -> dict[str, np.ndarray]:
     """What ``spectra.npz`` holds: ``classes`` and per class ``<class>_n``, ``_freq`` (cycles/pixel:
     ring radius / min(H, W)), ``_mean_1d``, ``_std_1d`` (population std), ``_mean_2d``."""
     out: dict[str, np.ndarray] = {"classes": np.array(list(accs))}
@@ -69,7 +103,7 @@ def spectra_arrays(accs: dict[str, Any]) -> dict[str, np.ndarray]:
     return out
 
 
-def write_spectra(accs: dict[str, Any], out: Path) -> dict[str, np.ndarray]:
+def write_spectra(accs: Spectra, out: Path) -> dict[str, np.ndarray]:
     """Write ``spectra.npz`` and the two figures into ``out``."""
     arrays = spectra_arrays(accs)
 
@@ -81,3 +115,25 @@ def write_spectra(accs: dict[str, Any], out: Path) -> dict[str, np.ndarray]:
     save_figure(spectrum_2d_figure({c: arrays[f"{c}_mean_2d"] for c in names}, {c: int(arrays[f"{c}_n"]) for c in names}),
                 out / "spectrum_2d.png")
     return arrays
+
+
+def write_spectrum_run(*, images: str | Path, out: str | Path, size: int | None = None, limit: int | None = None,
+                       overwrite: bool = False, arguments: dict[str, Any]) -> SpectrumRun:
+    """The ``spectrum`` job: the spectra of the images under ``images`` (at most ``limit``, balanced between the
+    classes; resized to size×size when ``size`` is given) in the run folder ``out``."""
+    if size is not None and size < 2:
+        raise ValueError(f"--size must be >= 2 pixels, got {size}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"--limit must be >= 1, got {limit}")
+    samples = balanced_subset(find_samples(images), limit)
+    with run_folder(out, command="spectrum", overwrite=overwrite, inputs=[images]) as run:
+        accs, skipped = class_spectra(samples, size=size)
+        if not accs:
+            raise NoReadableImages(f"none of the {len(samples)} images under {images} could be read", skipped)
+        arrays = write_spectra(accs, run.path)
+        write_skipped(run.path, skipped)
+        summary = SpectrumSummary({c: ClassSpectrum(a.n, list(a.shape)) for c, a in accs.items()}, size,
+                                  n_skipped=len(skipped))
+        write_json(run.path / "summary.json", summary.to_json())
+        write_manifest(run.path, command="spectrum", arguments=arguments)
+    return SpectrumRun(run.path, summary, arrays)

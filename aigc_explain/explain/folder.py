@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +30,11 @@ from aigc_explain.explain.layers import auto_layer, reshape_transform_for, resol
 from aigc_explain.explain.maps import resolution_warning, upsample_positive
 from aigc_explain.explain.methods import TARGETS, check_amp_for, compute_cams
 from aigc_explain.runs.contract import GROUPS, LABEL_NAMES, MASS_KEYS
+from aigc_explain.runs.summaries import (SUMMARY_SCHEMA_VERSION, CamSummary, GroupStats, Interval, Regions,
+                                       Selection)
 
 log = logging.getLogger(__name__)
 
-SUMMARY_SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,10 @@ class CamSettings:
     amp: str = "off"  # exact fp32 (grad-cam's maps); "bf16": autocast for the one-pass methods
 
     def __post_init__(self) -> None:
+        from aigc_explain.explain.methods import method_names
+
+        if str(self.method).lower() not in method_names():
+            raise ValueError(f"--method {self.method!r} is unknown; use one of: {', '.join(method_names())}")
         if self.amp not in AMP_MODES:
             raise ValueError(f"--amp {self.amp!r} is not one of {', '.join(AMP_MODES)}")
         check_amp_for(self.method.lower(), self.amp)  # before any image is read
@@ -69,9 +74,9 @@ class CamSettings:
             raise ValueError(f"--{str(exc).replace('_', '-', 1)}") from None
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class CamResult:
-    """Everything one CAM run produced; ``save`` writes it as files, ``summary`` as numbers."""
+    """Everything one CAM run produced; ``save`` writes it as files, ``summary`` as numbers. Built by keyword."""
     settings: CamSettings
     detector_config: dict[str, Any]
     layer_name: str
@@ -86,7 +91,7 @@ class CamResult:
     accumulators: dict[str, MeanMapAccumulator]
     skipped: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    selection: dict[str, Any] | None = None  # which images the whole (unsharded) run selects: shards must agree
+    selection: Selection | None = None  # which images the whole (unsharded) run selects: shards must agree
     layer_choice: dict[str, Any] | None = None  # how the layer was chosen (--layer auto: the rule's reason)
 
     @property
@@ -101,29 +106,34 @@ class CamResult:
                   "pred_fake": np.flatnonzero(preds == 1)}
         return {g: idx for g, idx in groups.items() if len(idx)}
 
-    def summary(self, *, n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
+    def summary(self, *, n_boot: int = 2000, seed: int = 0, extra: dict[str, Any] | None = None) -> CamSummary:
+        """The run's ``summary.json`` as a ``runs.summaries.CamSummary``; ``extra`` (``save.run_extra``: the
+        preprocessing, checkpoint hash and library versions) fills the fields a run folder records beside it."""
         groups = {}
         for name, idx in self.group_indices().items():
-            entry: dict[str, Any] = {"n": int(len(idx)), "n_empty": int(self.masses["cam_empty"][idx].sum())}
-            for key in MASS_KEYS:
-                entry[key] = summarize(self.masses[key][idx], n_boot=n_boot, seed=seed)
-            groups[name] = entry
+            stats = {key: Interval.from_json(summarize(self.masses[key][idx], n_boot=n_boot, seed=seed))
+                     for key in MASS_KEYS}
+            groups[name] = GroupStats(n=int(len(idx)), n_empty=int(self.masses["cam_empty"][idx].sum()), **stats)
         known = self.labels >= 0
         accuracy = float((self.preds[known] == self.labels[known]).mean()) if known.any() else None
-        return {"schema_version": SUMMARY_SCHEMA_VERSION, "groups": groups, "n_images": len(self.paths),
-                "n_skipped": len(self.skipped), "accuracy": accuracy, "method": self.settings.method,
-                "target": self.settings.target, "layer": self.layer_name, "map_size": list(self.map_size),
-                "input_size": list(self.input_size), "warnings": self.warnings,
-                "settings": asdict(self.settings), "detector": self.detector_config, "selection": self.selection,
-                "layer_choice": self.layer_choice}
+        s = self.settings
+        extra = dict(extra or {})
+        own = {k: extra.pop(k) for k in ("preprocessing", "checkpoint_sha256", "versions") if k in extra}
+        return CamSummary(schema_version=SUMMARY_SCHEMA_VERSION, groups=groups, n_images=len(self.paths),
+                          n_skipped=len(self.skipped), accuracy=accuracy, method=s.method, target=s.target,
+                          layer=self.layer_name, map_size=tuple(self.map_size), input_size=tuple(self.input_size),
+                          warnings=list(self.warnings), settings=asdict(s), detector=self.detector_config,
+                          selection=self.selection, layer_choice=self.layer_choice, **own,
+                          regions=Regions(corner_frac=s.corner_frac, center_frac=s.center_frac,
+                                          border_frac=s.border_frac), extra=extra)
 
 
-def select_samples(folder: str | Path, settings: CamSettings) -> tuple[list[Sample], list[int], dict[str, Any]]:
+def select_samples(folder: str | Path, settings: CamSettings) -> tuple[list[Sample], list[int], Selection]:
     """The images of ``folder`` this run explains (``--limit``, balanced, then ``--shard``: every N-th
     from the K-th), their positions in the unsharded selection, and a record of that whole selection."""
     samples = balanced_subset(find_samples(folder), settings.limit)
     digest = hashlib.sha256("\n".join(s.path for s in samples).encode("utf-8", "surrogateescape")).hexdigest()
-    selection = {"images": str(Path(folder).resolve()), "n": len(samples), "paths_sha256": digest}
+    selection = Selection(images=str(Path(folder).resolve()), n=len(samples), paths_sha256=digest)
     positions = list(range(len(samples)))
     if settings.shard:
         k, n = settings.shard
@@ -139,8 +149,7 @@ def explain_folder(detector: Detector, folder: str | Path, settings: CamSettings
     samples, positions, selection = select_samples(folder, settings)
     result = explain_samples(detector, samples, settings, positions=positions, device=device, workers=workers,
                              progress=progress, name=Path(folder).name)
-    result.selection = selection
-    return result
+    return replace(result, selection=selection)
 
 
 def explain_samples(detector: Detector, samples: list[Sample], settings: CamSettings = CamSettings(), *,
@@ -181,11 +190,11 @@ def explain_samples(detector: Detector, samples: list[Sample], settings: CamSett
         masses.append(rm)
     if not kept:
         raise NoReadableImages(f"none of the {len(samples)} images of {name} could be read", skipped)
-    result = _result(settings, detector, layer_name, size, samples, positions, kept, raws, logits, masses, accs,
-                     skipped)
-    result.layer_choice = {"asked": settings.layer, **(choice.record() if choice else
-                                                      {"layer": layer_name, "reason": "given by --layer"})}
-    return result
+    layer_choice = {"asked": settings.layer, **(choice.record() if choice else
+                                               {"layer": layer_name, "reason": "given by --layer"})}
+    return _result(settings, detector, layer_name=layer_name, size=size, samples=samples, positions=positions,
+                   kept=kept, raws=raws, logits=logits, masses=masses, accs=accs, skipped=skipped,
+                   layer_choice=layer_choice)
 
 
 def _accumulate(accs: dict[str, MeanMapAccumulator], up: np.ndarray, labels: np.ndarray, preds: np.ndarray) -> None:
@@ -195,8 +204,10 @@ def _accumulate(accs: dict[str, MeanMapAccumulator], up: np.ndarray, labels: np.
             accs[name].add(up[mask])
 
 
-def _result(settings, detector, layer_name, size, samples, positions, kept, raws, logits, masses, accs,
-            skipped) -> CamResult:
+def _result(settings: CamSettings, detector: Detector, *, layer_name: str, size: tuple[int, int],
+            samples: list[Sample], positions: list[int], kept: list[int], raws: list[np.ndarray],
+            logits: list[np.ndarray], masses: list[Any], accs: dict[str, MeanMapAccumulator],
+            skipped: list[tuple[str, str]], layer_choice: dict[str, Any]) -> CamResult:
     raw_maps = np.concatenate(raws)
     logit = np.concatenate(logits).astype(np.float64)
     mass = {k: np.concatenate([getattr(m, k) for m in masses]) for k in MASS_KEYS}
@@ -206,10 +217,12 @@ def _result(settings, detector, layer_name, size, samples, positions, kept, raws
                             one_class_warning([samples[i] for i in kept], "the images explained")] if w]
     for w in warnings:
         log.warning(w)
-    return CamResult(settings, detector.config(), layer_name, map_size, size, [samples[i].path for i in kept],
-                     np.array([positions[i] for i in kept], dtype=np.int64),
-                     np.array([samples[i].label for i in kept], dtype=np.int64), expit(logit),
-                     raw_maps, mass, {g: a for g, a in accs.items() if a.n + a.n_empty > 0}, skipped, warnings)
+    return CamResult(settings=settings, detector_config=detector.config(), layer_name=layer_name, map_size=map_size,
+                     input_size=size, paths=[samples[i].path for i in kept],
+                     indices=np.array([positions[i] for i in kept], dtype=np.int64),
+                     labels=np.array([samples[i].label for i in kept], dtype=np.int64), prob_fake=expit(logit),
+                     raw_maps=raw_maps, masses=mass, accumulators={g: a for g, a in accs.items() if a.n + a.n_empty > 0},
+                     skipped=skipped, warnings=warnings, layer_choice=layer_choice)
 
 
 def label_name(value: int) -> str:

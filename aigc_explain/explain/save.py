@@ -28,6 +28,7 @@ from aigc_explain.runs.contract import CSV_COLUMNS, MASS_KEYS
 from aigc_explain.runs.files import (atomic_write_bytes, library_versions, save_npy, save_npz, sha256_file, write_csv,
                                      write_json, write_manifest, write_skipped)
 from aigc_explain.runs.folders import run_folder
+from aigc_explain.runs.summaries import CamSummary
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,8 @@ def per_image_rows(result: CamResult) -> list[list[Any]]:
             for i, (p, y, pf, pr) in enumerate(zip(result.paths, result.labels, result.prob_fake, result.preds))]
 
 
-def save_result(result: CamResult, out: str | Path, *, overlays: int = 4, extra_summary: dict | None = None,
-                images_root: str | Path | None = None) -> dict:
+def save_result(result: CamResult, *, out: str | Path, overlays: int = 4, extra_summary: dict[str, Any] | None = None,
+                images_root: str | Path | None = None) -> CamSummary:
     """Write every output file into ``out`` (an existing, empty run folder); returns the summary. Overlays read
     only images inside ``images_root`` when given (paths that came from files are never trusted further)."""
     out = Path(out)
@@ -62,10 +63,8 @@ def save_result(result: CamResult, out: str | Path, *, overlays: int = 4, extra_
             state[f"{group}/{key}"] = value
     save_npz(out / "aggregates.npz", **state)
     _mean_figures(result, means, out)
-    summary = {**result.summary(), **(extra_summary or {})}
-    summary["regions"] = {"corner_frac": result.settings.corner_frac, "center_frac": result.settings.center_frac,
-                          "border_frac": result.settings.border_frac}
-    write_json(out / "summary.json", summary)
+    summary = result.summary(extra=extra_summary)
+    write_json(out / "summary.json", summary.to_json())
     if overlays > 0:
         _overlays(result, out, overlays, images_root)
     write_skipped(out, result.skipped)
@@ -150,27 +149,27 @@ def _overlays(result: CamResult, out: Path, n: int, images_root: str | Path | No
         save_figure(contact_sheet(tiles, captions, title=title), out / "overlays.png")
 
 
-def save_run(result: CamResult, out: str | Path, *, overwrite: bool = False, overlays: int = 4,
-             extra_summary: dict[str, Any] | None = None) -> dict[str, Any]:
+def save_run(result: CamResult, *, out: str | Path, overwrite: bool = False, overlays: int = 4,
+             extra_summary: dict[str, Any] | None = None) -> CamSummary:
     """``save_result`` into a run folder of its own (manifest and completion record included), for results
     made through the Python API; ``compare`` and ``report`` read it like a ``cam`` run."""
     with run_folder(out, command="cam", overwrite=overwrite) as run:
-        summary = save_result(result, run.path, overlays=overlays, extra_summary=extra_summary)
-        write_manifest(run.path, command="cam (Python API)", arguments={"settings": summary["settings"]},
+        summary = save_result(result, out=run.path, overlays=overlays, extra_summary=extra_summary)
+        write_manifest(run.path, command="cam (Python API)", arguments={"settings": summary.settings},
                        detector=result.detector_config)
     return summary
 
 
-def run_extra(ckpt: str | Path, detector: Detector, *, reencode: str | None = None) -> dict[str, Any]:
+def run_extra(ckpt: str | Path, detector: Detector, *, reencode: str | None = None) -> dict[str, str | dict]:
     """What a CAM summary records about its detector: preprocessing, checkpoint hash, library versions."""
     return {"preprocessing": describe_preprocessing(detector.image_size, detector.mean, detector.std,
                                                     reencode=reencode),
             "checkpoint_sha256": sha256_file(ckpt), "versions": library_versions()}
 
 
-def write_cam_run(detector: Detector, ckpt: str | Path, images: str | Path, out: str | Path, settings: CamSettings,
-                  *, arguments: dict[str, Any], overwrite: bool = False, device: str = "auto", workers: int = 0,
-                  overlays: int = 4, progress: bool = False) -> tuple[dict[str, Any], CamResult]:
+def write_cam_run(detector: Detector, *, ckpt: str | Path, images: str | Path, out: str | Path, settings: CamSettings,
+                  arguments: dict[str, Any], overwrite: bool = False, device: str = "auto", workers: int = 0,
+                  overlays: int = 4, progress: bool = False) -> tuple[CamSummary, CamResult]:
     """The ``cam`` job: explain ``images`` into the run folder ``out`` (contract, manifest, record)."""
     check_spatial_layer(detector, settings.layer)
     with run_folder(out, command="cam", overwrite=overwrite, inputs=[ckpt, images]) as run:
@@ -178,7 +177,7 @@ def write_cam_run(detector: Detector, ckpt: str | Path, images: str | Path, out:
                                 progress=progress)
         check_cam_outputs(result, ckpt)
         extra = run_extra(ckpt, detector, reencode=settings.reencode)
-        summary = save_result(result, run.path, overlays=overlays, extra_summary=extra, images_root=images)
+        summary = save_result(result, out=run.path, overlays=overlays, extra_summary=extra, images_root=images)
         write_manifest(run.path, command="cam", arguments=arguments, checkpoint_sha256=extra["checkpoint_sha256"],
                        detector=detector.config(), preprocessing=extra["preprocessing"])
     return summary, result

@@ -24,17 +24,17 @@ from aigc_explain.runs.contract import MASS_KEYS
 from aigc_explain.runs.files import write_manifest
 from aigc_explain.runs.folders import mark_complete, open_run, prepare_run_dir, run_folder
 from aigc_explain.runs.reader import CamRun, load_cam_run
+from aigc_explain.runs.summaries import CamSummary
 
 log = logging.getLogger(__name__)
 
 
-def _settings(summary: dict[str, Any], path: Path) -> CamSettings:
+def _settings(summary: CamSummary, path: Path) -> CamSettings:
     """The run's ``CamSettings`` from its summary; an unknown or ill-typed setting is one line naming the file."""
     where = path / "summary.json"
-    settings = summary.get("settings")
+    settings = summary.settings
     known = {f.name for f in dataclasses.fields(CamSettings)}
-    if not isinstance(settings, dict) or not isinstance(summary.get("detector"), dict) or \
-            not isinstance(summary.get("layer"), str):
+    if not settings or not summary.detector:
         raise ValueError(f"{where} lacks its settings, detector or layer; run its command again")
     unknown = sorted(set(settings) - known)
     if unknown:
@@ -63,16 +63,17 @@ def result_of(run: CamRun) -> CamResult:
     masses = {k: run.masses[k] for k in MASS_KEYS}
     masses["cam_empty"] = run.cam_empty
     settings = _settings(summary, run.path)
-    return CamResult(settings, summary["detector"], summary["layer"], tuple(summary["map_size"]),
-                     tuple(summary["input_size"]), list(run.predictions.paths), arrays["index"], arrays["labels"],
-                     arrays["prob_fake"], arrays["maps"], masses, accs, run.skipped(), summary.get("warnings", []),
-                     summary.get("selection"))
+    return CamResult(settings=settings, detector_config=summary.detector, layer_name=summary.layer,
+                     map_size=summary.map_size, input_size=summary.input_size, paths=list(run.predictions.paths),
+                     indices=arrays["index"], labels=arrays["labels"], prob_fake=arrays["prob_fake"],
+                     raw_maps=arrays["maps"], masses=masses, accumulators=accs, skipped=run.skipped(),
+                     warnings=summary.warnings, selection=summary.selection)
 
 
 _SAME_IN_EVERY_SHARD = ("method", "target", "layer", "map_size", "input_size", "regions")
 
 
-def _check_shards(results: list[CamResult], summaries: list[dict]) -> None:
+def _check_shards(results: list[CamResult], summaries: list[CamSummary]) -> None:
     """Shards merge only when they are exactly 1..N of one N, of one image selection, checkpoint and setting."""
     shards = [r.settings.shard for r in results]
     if any(s is None for s in shards):
@@ -90,11 +91,11 @@ def _check_shards(results: list[CamResult], summaries: list[dict]) -> None:
                ("; " if missing and twice else "") + (f"shard(s) {', '.join(f'{k}/{n}' for k in twice)} given twice"
                                                      if twice else "")
         raise ValueError(f"cam merge needs every shard 1/{n} … {n}/{n} exactly once: {what}")
-    same = {"image selection": [r.selection for r in results],
-            "checkpoint": [s.get("checkpoint_sha256") for s in summaries],
+    same = {"image selection": [r.selection and r.selection.to_json() for r in results],
+            "checkpoint": [s.checkpoint_sha256 for s in summaries],
             "detector": [r.detector_config for r in results],
             "settings": [{**r.settings.__dict__, "shard": None} for r in results],
-            **{key: [s.get(key) for s in summaries] for key in _SAME_IN_EVERY_SHARD}}
+            **{key: [s.to_json().get(key) for s in summaries] for key in _SAME_IN_EVERY_SHARD}}
     for what, values in same.items():
         if any(v is None for v in values) and what == "image selection":
             raise ValueError("a run does not record its image selection (made by an older aigc_explain); "
@@ -104,7 +105,7 @@ def _check_shards(results: list[CamResult], summaries: list[dict]) -> None:
                              "--ckpt, method, layer and settings) merge")
 
 
-def merge_results(results: list[CamResult], summaries: list[dict]) -> CamResult:
+def merge_results(results: list[CamResult], summaries: list[CamSummary]) -> CamResult:
     """Combine shard runs into the result a single run over all their images gives."""
     if len(results) < 2:
         raise ValueError("merge needs at least two run folders")
@@ -125,10 +126,12 @@ def merge_results(results: list[CamResult], summaries: list[dict]) -> CamResult:
     masses = {k: cat(lambda r, k=k: r.masses[k]) for k in first.masses}
     paths = [p for r in results for p in r.paths]
     settings = CamSettings(**{**first.settings.__dict__, "shard": None})
-    return CamResult(settings, first.detector_config, first.layer_name, first.map_size, first.input_size,
-                     [paths[i] for i in order], index[order],
-                     cat(lambda r: r.labels), cat(lambda r: r.prob_fake), cat(lambda r: r.raw_maps), masses, accs,
-                     [s for r in results for s in r.skipped], first.warnings, first.selection)
+    return CamResult(settings=settings, detector_config=first.detector_config, layer_name=first.layer_name,
+                     map_size=first.map_size, input_size=first.input_size, paths=[paths[i] for i in order],
+                     indices=index[order], labels=cat(lambda r: r.labels), prob_fake=cat(lambda r: r.prob_fake),
+                     raw_maps=cat(lambda r: r.raw_maps), masses=masses, accumulators=accs,
+                     skipped=[s for r in results for s in r.skipped], warnings=first.warnings,
+                     selection=first.selection)
 
 
 def json_key(value: Any) -> str:
@@ -161,12 +164,13 @@ def merge_into(runs: list[str], folder: Path, *, overlays: int = 4, images_root:
     loaded = [load_cam_run(r) for r in runs]  # refuses incomplete, damaged or ill-formed shards
     summaries = [r.summary for r in loaded]
     merged = merge_results([result_of(r) for r in loaded], summaries)
-    extra = {k: summaries[0][k] for k in ("preprocessing", "checkpoint_sha256", "versions") if k in summaries[0]}
+    first = summaries[0].to_json()
+    extra = {k: first[k] for k in ("preprocessing", "checkpoint_sha256", "versions") if k in first}
     root = images_root if images_root is not None else _images_root(loaded)
     if root is None and overlays > 0:
         log.warning("the shards do not record one images folder; the merged run has no overlays")
         overlays = 0
-    save_result(merged, folder, overlays=overlays, extra_summary=extra, images_root=root)
+    save_result(merged, out=folder, overlays=overlays, extra_summary=extra, images_root=root)
     write_manifest(folder, command="cam merge", arguments={"runs": runs, "out": str(folder)}, merged_from=runs,
                    **extra)
 
@@ -188,7 +192,7 @@ def explain_distributed(detector: Detector, ckpt: str | Path, images: str | Path
             where = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         result = explain_folder(detector, images, dataclasses.replace(settings, shard=(rank + 1, world)),
                                 device=where, workers=workers, progress=False)
-        save_result(result, shard, overlays=0, extra_summary=run_extra(ckpt, detector, reencode=settings.reencode))
+        save_result(result, out=shard, overlays=0, extra_summary=run_extra(ckpt, detector, reencode=settings.reencode))
         mark_complete(shard, "cam")
         dist.barrier()
         if rank == 0:

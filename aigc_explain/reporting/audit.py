@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from aigc_explain.reporting.figures import CMAP, DIVERGING, map_panel, outline_regions, pyplot
+from aigc_explain.runs.audit_summary import Budget, CueAuc
 
 TOP_CUES = 3  # cues whose per-class distributions are drawn
 T_CLIP = 6.0  # the t-map's colour scale: |t| above this is drawn as 6
@@ -41,7 +42,7 @@ def _distribution(ax, name: str, kind: str, values: Sequence[Any], labels: np.nd
     ax.legend(fontsize=7)
 
 
-def cues_figure(cues: list[dict[str, Any]], rows: list[dict[str, Any]], labels: Sequence[int], *,
+def cues_figure(cues: Sequence[CueAuc], rows: list[dict[str, Any]], labels: Sequence[int], *,
                 cue_auc: float | None = None, ci: Sequence[float | None] = (None, None)):
     """Left: each cue's own AUC (0.5 = no information, 1 = separates the classes). Right: the top cues'
     distributions per class."""
@@ -50,8 +51,8 @@ def cues_figure(cues: list[dict[str, Any]], rows: list[dict[str, Any]], labels: 
     fig = plt.figure(figsize=(13.0, 4.6), layout="constrained")
     grid = fig.add_gridspec(1, 1 + TOP_CUES, width_ratios=[1.6] + [1] * TOP_CUES)
     ax = fig.add_subplot(grid[0])
-    names = [c["name"] for c in cues][::-1]
-    aucs = [c["auc"] for c in cues][::-1]
+    names = [c.name for c in cues][::-1]
+    aucs = [c.auc for c in cues][::-1]
     ax.barh(names, [a - 0.5 for a in aucs], left=0.5, color=["C3" if a >= 0.8 else "C7" for a in aucs])
     ax.axvline(0.5, color="black", lw=0.8, ls="--")
     ax.set_xlim(0.48, 1.0)
@@ -60,8 +61,7 @@ def cues_figure(cues: list[dict[str, Any]], rows: list[dict[str, Any]], labels: 
     band = "" if cue_auc is None else f"\nall cues, cross-validated: AUC {cue_auc:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]"
     ax.set_title(f"what the files say about the label{band}", fontsize=9)
     for k, cue in enumerate(cues[:TOP_CUES]):
-        _distribution(fig.add_subplot(grid[1 + k]), cue["name"], cue["kind"], [r.get(cue["name"]) for r in rows],
-                      labels)
+        _distribution(fig.add_subplot(grid[1 + k]), cue.name, cue.kind, [r.get(cue.name) for r in rows], labels)
     return fig
 
 
@@ -109,16 +109,17 @@ def mean_image_figure(real: np.ndarray, fake: np.ndarray, regions: dict[str, flo
     return fig
 
 
-def budget_figure(budget: dict[str, Any], *, title: str = "what gives the label away"):
+def budget_figure(budget: Budget, *, title: str = "what gives the label away"):
     """The cross-validated AUC of each kind of evidence with its 95% interval and strongest feature."""
     plt = pyplot()
-    rows = sorted(((k, v) for k, v in budget.items() if v and v.get("auc") is not None), key=lambda kv: kv[1]["auc"])
+    rows = sorted(((k, v) for k, v in budget.rows().items() if v is not None and v.auc is not None),
+                  key=lambda kv: kv[1].auc)
     fig, ax = plt.subplots(figsize=(9.0, 0.6 * len(rows) + 1.6), layout="constrained")
     for i, (kind, b) in enumerate(rows):
-        lo, hi = (b["auc"] if v is None else v for v in b["ci95"])
-        ax.barh(i, b["auc"] - 0.5, left=0.5, color="C3" if lo > 0.8 else "C1" if lo > 0.5 else "C7")
+        lo, hi = (b.auc if v is None else v for v in b.ci95)
+        ax.barh(i, b.auc - 0.5, left=0.5, color="C3" if lo > 0.8 else "C1" if lo > 0.5 else "C7")
         ax.plot([lo, hi], [i, i], color="black", lw=1.5)
-        ax.text(1.01, i, f"{b['auc']:.2f}  ({b['top']})", va="center", fontsize=8)
+        ax.text(1.01, i, f"{b.auc:.2f}  ({b.top})", va="center", fontsize=8)
     ax.set_yticks(range(len(rows)), [k for k, _ in rows])
     ax.axvline(0.5, color="black", lw=0.8, ls="--")
     ax.set_xlim(0.4, 1.0)

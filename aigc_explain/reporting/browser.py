@@ -75,9 +75,9 @@ def _url(path: Path, out: Path) -> str:
 
 def _run_meta(label: str, run: CamRun) -> dict[str, Any]:
     s = run.summary
-    method, layer = s.get("method", "CAM"), s.get("layer", "?")
-    return {"label": label, "method": method, "layer": layer, "target": s.get("target"),
-            "mapSize": list(s["map_size"]), "inputSize": list(run.input_size),
+    method, layer = s.method, s.layer
+    return {"label": label, "method": method, "layer": layer, "target": s.target,
+            "mapSize": list(s.map_size), "inputSize": list(run.input_size),
             "regions": _boxes(run.input_size, run.regions),
             "units": f"raw {method} value at {layer} (signed, before ReLU)", "maps": run.listed("cams.npz") is not None}
 

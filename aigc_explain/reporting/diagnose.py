@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from aigc_explain.reporting.figures import overlay, pyplot
+from aigc_explain.runs.diagnose_summary import BandEffect, CleanEffect, Effect, ReencodeEffect, ShuffleEffect
 
 COLOURS = {"fake": "tab:red", "real": "tab:blue"}
 
@@ -23,32 +24,32 @@ def _value(x: Any) -> float:
     return np.nan if x is None else float(x)
 
 
-def bands_figure(bands: Sequence[dict[str, Any]], clean: dict[str, Any], *, title: str = ""):
+def bands_figure(bands: Sequence[BandEffect], clean: CleanEffect, *, title: str = ""):
     """Per band (x), for "remove" and "keep": each class's accuracy, and the mean change of p(fake) with its
     95% interval when the band is removed; dotted lines: the clean accuracies."""
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     for ax, mode in zip(axes[:2], ("remove", "keep")):
-        rows = [b for b in bands if b["mode"] == mode]
+        rows = [b for b in bands if b.mode == mode]
         x = np.arange(len(rows))
         for cls, colour in COLOURS.items():
-            ax.plot(x, [_value(b[cls]["accuracy"]) for b in rows], "o-", color=colour, label=f"{cls} accuracy")
-            ax.axhline(_value(clean[cls]["accuracy"]), color=colour, ls=":", lw=1)
-        ax.set_xticks(x, [f"{b['lo']:.3g}–{b['hi']:.3g}" for b in rows], fontsize=8)
+            ax.plot(x, [_value(b.part(cls).accuracy) for b in rows], "o-", color=colour, label=f"{cls} accuracy")
+            ax.axhline(_value(clean.part(cls).accuracy), color=colour, ls=":", lw=1)
+        ax.set_xticks(x, [f"{b.lo:.3g}–{b.hi:.3g}" for b in rows], fontsize=8)
         ax.set_ylim(-0.05, 1.05)
         ax.set_xlabel("band (cycles/pixel)")
         ax.set_title(f"{mode} one band" if mode == "remove" else "keep only one band")
         ax.legend(fontsize=8)
-    rows = [b for b in bands if b["mode"] == "remove"]
+    rows = [b for b in bands if b.mode == "remove"]
     x = np.arange(len(rows))
     for k, (cls, colour) in enumerate(COLOURS.items()):
-        mean = np.array([_value(b[cls]["prob_change"]["mean"]) for b in rows])
-        lo = np.array([_value(b[cls]["prob_change"]["ci95"][0]) for b in rows])
-        hi = np.array([_value(b[cls]["prob_change"]["ci95"][1]) for b in rows])
+        mean = np.array([_value(b.part(cls).prob_change.mean) for b in rows])
+        lo = np.array([_value(b.part(cls).prob_change.ci95[0]) for b in rows])
+        hi = np.array([_value(b.part(cls).prob_change.ci95[1]) for b in rows])
         axes[2].errorbar(x + (k - 0.5) * 0.15, mean, yerr=np.abs(np.vstack([mean - lo, hi - mean])), fmt="o",
                          color=colour, capsize=3, label=cls)
     axes[2].axhline(0, color="grey", lw=1)
-    axes[2].set_xticks(x, [f"{b['lo']:.3g}–{b['hi']:.3g}" for b in rows], fontsize=8)
+    axes[2].set_xticks(x, [f"{b.lo:.3g}–{b.hi:.3g}" for b in rows], fontsize=8)
     axes[2].set_ylim(-1.05, 1.05)
     axes[2].set_title("Δ p(fake) when the band is removed (95% CI)")
     axes[2].legend(fontsize=8)
@@ -57,10 +58,10 @@ def bands_figure(bands: Sequence[dict[str, Any]], clean: dict[str, Any], *, titl
     return fig
 
 
-def _grouped_bars(ax, names: list[str], entries: list[dict[str, Any]]) -> None:
+def _grouped_bars(ax, names: list[str], entries: Sequence[Effect]) -> None:
     x = np.arange(len(names))
     for k, (cls, colour) in enumerate(COLOURS.items()):
-        ax.bar(x + (k - 0.5) * 0.38, [_value(e[cls]["accuracy"]) for e in entries], 0.38, color=colour,
+        ax.bar(x + (k - 0.5) * 0.38, [_value(e.part(cls).accuracy) for e in entries], 0.38, color=colour,
                label=f"{cls} accuracy")
     ax.axhline(0.5, color="grey", lw=1, ls=":")
     ax.set_xticks(x, names, fontsize=8)
@@ -68,16 +69,16 @@ def _grouped_bars(ax, names: list[str], entries: list[dict[str, Any]]) -> None:
     ax.legend(fontsize=8)
 
 
-def shuffle_figure(shuffle: Sequence[dict[str, Any]], reencode: Sequence[dict[str, Any]], clean: dict[str, Any], *,
+def shuffle_figure(shuffle: Sequence[ShuffleEffect], reencode: Sequence[ReencodeEffect], clean: CleanEffect, *,
                    title: str = ""):
     """Each class's accuracy clean and under each patch shuffle; a second panel for the re-encodings."""
     plt = pyplot()
     panels = 1 + bool(reencode)
     fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 3.6), squeeze=False)
-    _grouped_bars(axes[0, 0], ["clean"] + [f"{s['patch']} px" for s in shuffle], [clean, *shuffle])
+    _grouped_bars(axes[0, 0], ["clean"] + [f"{s.patch} px" for s in shuffle], [clean, *shuffle])
     axes[0, 0].set_title("patch shuffling")
     if reencode:
-        _grouped_bars(axes[0, 1], ["clean"] + [r["variant"] for r in reencode], [clean, *reencode])
+        _grouped_bars(axes[0, 1], ["clean"] + [r.variant for r in reencode], [clean, *reencode])
         axes[0, 1].set_title("re-encoded in memory")
     _title(fig, title)
     fig.tight_layout()

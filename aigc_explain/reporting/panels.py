@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from aigc_explain.reporting.figures import CMAP, DIVERGING, SLIDE_WIDTH, map_panel, outline_regions, pyplot
+from aigc_explain.runs.comparison_summary import ClassComparison, ComparisonSummary
 
 
 def curves_figure(histories: dict[str, dict[str, np.ndarray]]):
@@ -104,22 +105,22 @@ def _labelled(sources: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, tu
     return kept
 
 
-def _share_panel(ax, values: dict[str, np.ndarray], group: dict[str, Any]) -> None:
+def _share_panel(ax, values: dict[str, np.ndarray], group: ClassComparison) -> None:
     """Per-image corner shares of both runs (dots), mean with its bootstrap 95% interval (bar)."""
     rng = np.random.default_rng(0)  # horizontal jitter only
     for i, (label, v) in enumerate(values.items()):
         ax.scatter(i + rng.uniform(-0.18, 0.18, v.size), v, s=6, alpha=0.35, color=f"C{i}")
-        s = group["corner_share"][label]
-        if s["mean"] is not None:
-            lo, hi = s["ci95"]
-            ax.errorbar([i + 0.32], [s["mean"]], yerr=[[s["mean"] - lo], [hi - s["mean"]]], fmt="D", color="black",
+        s = group.corner_share.per_run[label]
+        if s.mean is not None:
+            lo, hi = s.ci95
+            ax.errorbar([i + 0.32], [s.mean], yerr=[[s.mean - lo], [hi - s.mean]], fmt="D", color="black",
                         capsize=4, ms=5)
-    c = group["counts"]
-    ax.set_xticks(range(len(values)), [f"{k}\nn={c[k]['n']}, empty={c[k]['n_empty']}" for k in values], fontsize=8)
-    test = group["corner_share"]["test"]
-    p = "n/a" if test["p_permutation"] is None else f"{test['p_permutation']:.3g}"
-    pm = "n/a" if test["p_mann_whitney"] is None else f"{test['p_mann_whitney']:.3g}"
-    tests = "not measurable at this layer" if group.get("not_measurable") else f"p_perm={p}, p_MW={pm}"
+    c = group.counts
+    ax.set_xticks(range(len(values)), [f"{k}\nn={c[k].n}, empty={c[k].n_empty}" for k in values], fontsize=8)
+    test = group.corner_share.test
+    p = "n/a" if test.p_permutation is None else f"{test.p_permutation:.3g}"
+    pm = "n/a" if test.p_mann_whitney is None else f"{test.p_mann_whitney:.3g}"
+    tests = "not measurable at this layer" if group.not_measurable else f"p_perm={p}, p_MW={pm}"
     ax.set_title(f"corner share per image (◆ mean, 95% CI)\n{' vs '.join(values)}: {tests}", fontsize=10)
     ax.set_ylabel("corner share = corner / (corner + centre)")
     ax.yaxis.set_label_position("right")  # clear of the difference map's colour bar on the left
@@ -129,17 +130,17 @@ def _share_panel(ax, values: dict[str, np.ndarray], group: dict[str, Any]) -> No
     ax.grid(axis="y", alpha=0.3)
 
 
-def _comparison_row(fig, row, g: str, data: dict[str, Any], comparison: dict[str, Any], vmax: float,
+def _comparison_row(fig, row, g: str, data: dict[str, Any], comparison: ComparisonSummary, vmax: float,
                     dmax: float) -> None:
-    la, lb = comparison["labels"]
+    la, lb = comparison.labels
     for ax in row[:3]:
         ax.axis("off")
     maps = data["maps"].get(g)
     if maps is not None:
-        counts = comparison["classes"][g]["counts"]
+        counts = comparison.classes[g].counts
         for ax, label in zip(row[:2], (la, lb)):
             ax.axis("on")
-            title = f"{label} / {g}\nn={counts[label]['n']}, empty={counts[label]['n_empty']}"
+            title = f"{label} / {g}\nn={counts[label].n}, empty={counts[label].n_empty}"
             im = map_panel(ax, maps[label], title, cmap=CMAP, vmin=0.0, vmax=vmax)
             outline_regions(ax, maps[label].shape, data["regions"])
         fig.colorbar(im, ax=row[:2].tolist(), shrink=0.9, label="share of CAM mass per pixel")
@@ -147,17 +148,17 @@ def _comparison_row(fig, row, g: str, data: dict[str, Any], comparison: dict[str
         dim = map_panel(row[2], maps[la] - maps[lb], f"{la} − {lb} / {g}", cmap=DIVERGING, vmin=-dmax, vmax=dmax)
         outline_regions(row[2], maps[la].shape, data["regions"], colour="grey")
         fig.colorbar(dim, ax=row[2], shrink=0.9, label="difference of mass per pixel")
-    _share_panel(row[3], data["values"][g], comparison["classes"][g])
+    _share_panel(row[3], data["values"][g], comparison.classes[g])
 
 
-def comparison_finding(comparison: dict[str, Any], group: str = "fake") -> str:
+def comparison_finding(comparison: ComparisonSummary, group: str = "fake") -> str:
     """The comparison's finding in one line, for a title: which run puts more attention in the corners."""
-    la, lb = comparison["labels"]
-    classes = comparison["classes"]
+    la, lb = comparison.labels
+    classes = comparison.classes
     group = group if group in classes else next(iter(classes))
-    cs = classes[group]["corner_share"]
-    a, b, p = cs[la]["mean"], cs[lb]["mean"], cs["test"]["p_permutation"]
-    if classes[group].get("not_measurable"):
+    cs = classes[group].corner_share
+    a, b, p = cs.per_run[la].mean, cs.per_run[lb].mean, cs.test.p_permutation
+    if classes[group].not_measurable:
         return f"{group}: corner share of {la} vs {lb} is not measurable at this layer"
     if a is None or b is None:
         return f"corner share of {la} vs {lb} ({group}): undefined"
@@ -168,13 +169,13 @@ def comparison_finding(comparison: dict[str, Any], group: str = "fake") -> str:
             f"p_perm={'n/a' if p is None else f'{p:.2g}'})")
 
 
-def comparison_figure(data: dict[str, Any], comparison: dict[str, Any]):
+def comparison_figure(data: dict[str, Any], comparison: ComparisonSummary):
     """Per class (rows): both runs' mean CAMs on one shared scale, A − B on a diverging scale centred
     at 0, and the per-image corner shares with mean and 95% interval. ``data`` is
     ``comparison.panel_data(...)``, ``comparison`` is ``comparison.compare_runs(...)``."""
     plt = pyplot()
-    la, lb = comparison["labels"]
-    groups = [g for g in data["values"] if g in comparison["classes"]]
+    la, lb = comparison.labels
+    groups = [g for g in data["values"] if g in comparison.classes]
     groups = [g for g in groups if g != "all"] or groups  # real and fake when the runs are labelled
     maps = {g: data["maps"][g] for g in groups if g in data["maps"]}
     vmax = max([float(np.max(m)) for pair in maps.values() for m in pair.values()] + [1e-12])
@@ -184,8 +185,8 @@ def comparison_figure(data: dict[str, Any], comparison: dict[str, Any]):
     for row, g in zip(axes, groups):
         _comparison_row(fig, row, g, data, comparison, vmax, dmax)
     fig.get_layout_engine().set(wspace=0.05)
-    differ = "; ".join(f"{d['setting']} differs ({la}: {d[la]}, {lb}: {d[lb]})" for d in comparison.get("differences", []))
-    same = (comparison.get("images") or {}).get("same", True)
+    differ = "; ".join(f"{d['setting']} differs ({la}: {d[la]}, {lb}: {d[lb]})" for d in comparison.differences)
+    same = comparison.images.same
     notes = [n for n in (differ, "" if same else "different image sets") if n]
     fig.suptitle(comparison_finding(comparison) + "\n(outlines: corner squares and centre" +
                  (f"; {'; '.join(notes)})" if notes else ")"))

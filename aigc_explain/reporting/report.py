@@ -1,11 +1,13 @@
 """Reports from run folders: the comparison of two CAM runs (``write_comparison``) and the numbered report
-panels with ``index.md`` and ``results.json`` (``build_report``; what each panel shows is listed in
-``aigc-explain report --help``). A CAM or evaluation run belongs to a training run when its checkpoint lies
-in that folder or has the hash of its best_model.pth or final_model.pth."""
+panels with ``index.md`` and ``results.json`` (``build_report``, one ``Panel`` of ``PANELS`` after another; the
+list below and ``aigc-explain report --help`` are made from it). A CAM or evaluation run belongs to a training
+run when its checkpoint lies in that folder or has the hash of its best_model.pth or final_model.pth."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from aigc_explain.analysis.comparison import compare_runs, headline, panel_data
 from aigc_explain.analysis.metrics import binary_metrics
 from aigc_explain.reporting.figures import markdown_table, save_figure, table_figure
 from aigc_explain.reporting.panels import comparison_figure, curves_figure
+from aigc_explain.runs.comparison_summary import ComparisonSummary
 from aigc_explain.runs.files import write_json, write_manifest, write_text
 from aigc_explain.runs.folders import run_folder
 from aigc_explain.reporting.sections import Index, audit_figures, cam_figures, diagnose_figures, model_vs_data, \
@@ -57,7 +60,7 @@ def prediction_metrics(r: Any) -> dict[str, Any] | None:
     known = table.labels >= 0
     if not known.any():
         return None
-    threshold = float(r.metrics.get("threshold", 0.5)) if r.kind == "evaluation" else 0.5
+    threshold = float(r.metrics.threshold) if r.kind == "evaluation" else 0.5
     m = binary_metrics(table.labels[known], table.prob_fake[known], threshold=threshold, n_boot=100)
     return {"n": int(known.sum()), **{k: m[k] for k in ("accuracy", "real_acc", "fake_acc", "average_precision")}}
 
@@ -109,30 +112,105 @@ def format_row(row: dict[str, Any]) -> list[str]:
                                                               ("accuracy", "real_acc", "fake_acc", "average_precision")]
 
 
-def _training_figures(index: Index, runs: dict[str, Any], rows: list[dict[str, Any]]) -> None:
-    histories = {label: r.history for label, r in runs.items() if r.kind == "training"}
+@dataclass(frozen=True)
+class ReportInputs:
+    """What the panel builders read: the runs by label, the results table's rows, the comparisons' settings."""
+    runs: dict[str, Any]
+    rows: list[dict[str, Any]]
+    n_perm: int = 10000
+    n_boot: int = 2000
+    allow_different: bool = False
+
+    def of_kind(self, kind: str) -> dict[str, Any]:
+        return {label: r for label, r in self.runs.items() if r.kind == kind}
+
+
+Builder = Callable[[Index, ReportInputs], list[str]]
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One section of the report: ``builder`` adds its figures to the ``Index`` and returns its findings for
+    index.md; ``caption`` is its line in ``report --help``."""
+    name: str
+    builder: Builder
+    caption: str
+
+
+def _each(kind: str, builder: Callable[[Index, str, Any], list[str] | None]) -> Builder:
+    """A builder of one run applied to every run of ``kind``, in the order the runs were given."""
+    def build(index: Index, inputs: ReportInputs) -> list[str]:
+        return [line for label, r in inputs.of_kind(kind).items() for line in builder(index, label, r) or []]
+    return build
+
+
+def _curves(index: Index, inputs: ReportInputs) -> list[str]:
+    histories = {label: r.history for label, r in inputs.of_kind("training").items()}
     if histories:
         index.figure("curves", curves_figure(histories), "Loss and accuracy per epoch from history.csv "
                      "(train dashed, validation solid).")
-    index.figure("results_table", table_figure(RESULT_COLUMNS, [format_row(r) for r in rows]),
+    return []
+
+
+def _results_table(index: Index, inputs: ReportInputs) -> list[str]:
+    index.figure("results_table", table_figure(RESULT_COLUMNS, [format_row(r) for r in inputs.rows]),
                  "Results: best validation accuracy (epoch) per setting; accuracy, real/fake accuracy and AP "
                  "on the predictions named (n/a: none given).")
+    return []
 
 
-def _comparisons(index: Index, cams: dict[str, Any], *, n_perm: int, n_boot: int,
-                 allow_different: bool = False) -> list[str]:
+def _predictions(index: Index, inputs: ReportInputs) -> list[str]:
+    prediction_figures(index, inputs.runs, inputs.rows)
+    return []
+
+
+def _comparisons(index: Index, inputs: ReportInputs) -> list[str]:
+    cams = inputs.of_kind("cam")
     labels = list(cams)
     lines = []
     for other in labels[1:]:
         stem = "comparison" if len(labels) == 2 else slug(f"comparison_{labels[0]}_vs_{other}")
-        result = write_comparison(cams[labels[0]], cams[other], (labels[0], other), index.out, n_perm=n_perm,
-                                  n_boot=n_boot, stem=stem, allow_different=allow_different, quiet=True)
-        name = index._name(stem)
-        (index.out / f"{stem}.png").rename(index.out / name)
+        name = index.next_name(stem)
+        result = write_comparison(cams[labels[0]], cams[other], (labels[0], other), index.out, n_perm=inputs.n_perm,
+                                  n_boot=inputs.n_boot, stem=stem, figure=name,
+                                  allow_different=inputs.allow_different, quiet=True)
         index.items.append((name, f"{labels[0]} vs {other}: mean CAMs on one scale, their difference "
                             f"({labels[0]} − {other}), corner share with 95% CIs and p-values ({stem}.json)."))
-        lines += [headline(result, g) for g in result["classes"]] + result["warnings"]
+        lines += [headline(result, g) for g in result.classes] + result.warnings
     return lines
+
+
+def _model_vs_data(index: Index, inputs: ReportInputs) -> list[str]:
+    return model_vs_data(index, inputs.of_kind("cam"), inputs.of_kind("audit"))
+
+
+PANELS = (
+    Panel("curves", _curves, "loss and accuracy per epoch (training runs)"),
+    Panel("results_table", _results_table, "model, setting, best val accuracy (epoch); accuracy, real/fake "
+          "accuracy and AP where predictions exist"),
+    Panel("predictions", _predictions, "confusion matrices, ROC and PR curves of those predictions (evaluation "
+          "runs, and CAM runs' per_image.csv)"),
+    Panel("cams", _each("cam", cam_figures), "per-class mean CAMs and overlay galleries (each CAM run)"),
+    Panel("comparisons", _comparisons, "the first CAM run beside each other one: shared-scale mean maps, their "
+          "difference, corner share with p-values (comparison*.json)"),
+    Panel("audit", _each("audit", audit_figures), "the data audit's panels: what gives the label away, file "
+          "cues, mean images, where the classes differ in residual energy (each audit run)"),
+    Panel("model_vs_data", _model_vs_data, "each CAM run's fakes' mean CAM beside where the classes differ in "
+          "an audit of the same images, with their spatial correlation"),
+    Panel("diagnose", _each("diagnose", diagnose_figures), "what the decision rests on: frequency bands, patch "
+          "shuffling, the patch that carries it (each diagnose run)"),
+)
+
+
+def panel_help() -> str:
+    """The panels, in order, as ``report --help`` lists them."""
+    import textwrap
+
+    return "panels, in order (each where its runs are given):\n" + "\n".join(
+        textwrap.fill(p.caption, 100, initial_indent=f"  {p.name:<14} ", subsequent_indent=" " * 17) for p in PANELS)
+
+
+__doc__ = f"{__doc__}\n\n{panel_help()}"
 
 
 def index_markdown(title: str, runs: dict[str, Any], table: str, items: list[tuple[str, str]],
@@ -151,22 +229,11 @@ def index_markdown(title: str, runs: dict[str, Any], table: str, items: list[tup
 def build_report(runs: dict[str, Any], out: Path, *, n_perm: int = 10000, n_boot: int = 2000,
                  allow_different: bool = False) -> dict[str, Any]:
     """Write every figure, ``results.json`` and ``index.md`` into the (empty) folder ``out``."""
-    rows = results_rows(runs, checkpoint_owners(runs))
+    inputs = ReportInputs(runs, results_rows(runs, checkpoint_owners(runs)), n_perm=n_perm, n_boot=n_boot,
+                          allow_different=allow_different)
+    rows, cams = inputs.rows, inputs.of_kind("cam")
     index = Index(out)
-    _training_figures(index, runs, rows)
-    prediction_figures(index, runs, rows)
-    cams = {label: r for label, r in runs.items() if r.kind == "cam"}
-    for label, r in cams.items():
-        cam_figures(index, label, r)
-    notes = _comparisons(index, cams, n_perm=n_perm, n_boot=n_boot, allow_different=allow_different) \
-        if len(cams) >= 2 else []
-    audits = {label: r for label, r in runs.items() if r.kind == "audit"}
-    for label, r in audits.items():
-        notes += audit_figures(index, label, r)
-    notes += model_vs_data(index, cams, audits)
-    for label, r in runs.items():
-        if r.kind == "diagnose":
-            notes += diagnose_figures(index, label, r)
+    notes = [line for panel in PANELS for line in panel.builder(index, inputs)]
     table = markdown_table(RESULT_COLUMNS, [format_row(r) for r in rows])
     title = "Report" if out.name.lower() in ("report", "reports") else f"Report: {out.name}"
     write_text(out / "index.md", index_markdown(title, runs, table, index.items, notes) + "\n")
@@ -178,17 +245,18 @@ def build_report(runs: dict[str, Any], out: Path, *, n_perm: int = 10000, n_boot
     return results
 
 
-
 def write_comparison(run_a: CamRun, run_b: CamRun, labels: tuple[str, str], out: str | Path, *,
                      n_perm: int = 10000, n_boot: int = 2000, seed: int = 0, stem: str = "comparison",
-                     allow_different: bool = False, quiet: bool = False) -> dict[str, Any]:
-    """Compare and write ``<stem>.json`` and ``<stem>.png`` into the existing folder ``out``."""
+                     figure: str | None = None, allow_different: bool = False,
+                     quiet: bool = False) -> ComparisonSummary:
+    """Compare and write ``<stem>.json`` and the panel ``figure`` (default ``<stem>.png``) into the existing
+    folder ``out``."""
     out = Path(out)
     result = compare_runs(run_a, run_b, labels, n_perm=n_perm, n_boot=n_boot, seed=seed,
                           allow_different=allow_different, quiet=quiet)
-    write_json(out / f"{stem}.json", result)
-    data = panel_data(run_a, run_b, labels, list(result["classes"]))
-    save_figure(comparison_figure(data, result), out / f"{stem}.png")
+    write_json(out / f"{stem}.json", result.to_json())
+    data = panel_data(run_a, run_b, labels, list(result.classes))
+    save_figure(comparison_figure(data, result), out / (figure or f"{stem}.png"))
     return result
 
 
@@ -197,21 +265,21 @@ def compare_runs_check(run_a: CamRun, run_b: CamRun, labels: tuple[str, str], al
     refuse_or_record(setting_differences(run_a.summary, run_b.summary, labels), labels, allow_different)
 
 
-def write_comparison_run(run_a: CamRun, run_b: CamRun, labels: tuple[str, str], out: str | Path, *,
+def write_comparison_run(run_a: CamRun, run_b: CamRun, labels: tuple[str, str], *, out: str | Path,
                          arguments: dict[str, Any], overwrite: bool = False, n_perm: int = 10000, n_boot: int = 2000,
-                         seed: int = 0, allow_different: bool = False) -> dict[str, Any]:
+                         seed: int = 0, allow_different: bool = False) -> ComparisonSummary:
     """The ``compare`` job: comparison.json and comparison.png in the run folder ``out``."""
     compare_runs_check(run_a, run_b, labels, allow_different)  # refused before any folder is made
     with run_folder(out, command="compare", overwrite=overwrite, inputs=[run_a.path, run_b.path]) as run:
         result = write_comparison(run_a, run_b, labels, run.path, n_perm=n_perm, n_boot=n_boot, seed=seed,
                                   allow_different=allow_different)
         write_manifest(run.path, command="compare", arguments=arguments)
-    for group in result["classes"]:
+    for group in result.classes:
         log.info(headline(result, group))
     return result
 
 
-def write_report_run(runs: dict[str, Any], out: str | Path, *, arguments: dict[str, Any], overwrite: bool = False,
+def write_report_run(runs: dict[str, Any], *, out: str | Path, arguments: dict[str, Any], overwrite: bool = False,
                      n_perm: int = 10000, n_boot: int = 2000, allow_different: bool = False) -> dict[str, Any]:
     """The ``report`` job: every figure, results.json and index.md in the run folder ``out``."""
     cams = [(label, r) for label, r in runs.items() if r.kind == "cam"]

@@ -1,5 +1,5 @@
 """The report's sections, one builder per kind of run: each adds numbered figures with their captions to an
-``Index`` (and returns the lines it found for ``index.md``). ``report.build_report`` puts them in order."""
+``Index`` (and returns the lines it found for ``index.md``). ``report.PANELS`` puts them in order."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from aigc_explain.reporting.audit import model_vs_data_figure
 from aigc_explain.reporting.figures import heatmap_figure, save_figure
 from aigc_explain.reporting.panels import confusion_figure, pr_figure, roc_figure
 from aigc_explain.runs.files import atomic_write_bytes
-from aigc_explain.runs.reader import slug
+from aigc_explain.runs.reader import AuditRun, slug
 
 
 class Index:
@@ -20,16 +20,17 @@ class Index:
     def __init__(self, out: Path) -> None:
         self.out, self.items = out, []
 
-    def _name(self, stem: str) -> str:
+    def next_name(self, stem: str) -> str:
+        """The numbered file name the next figure gets: a writer saves it under this name directly."""
         return f"{len(self.items) + 1:02d}_{slug(stem)}.png"
 
     def figure(self, stem: str, fig, caption: str) -> None:
-        name = self._name(stem)
+        name = self.next_name(stem)
         save_figure(fig, self.out / name)
         self.items.append((name, caption))
 
     def copy(self, stem: str, source: Path, caption: str) -> None:
-        name = self._name(stem)
+        name = self.next_name(stem)
         atomic_write_bytes(self.out / name, source.read_bytes())
         self.items.append((name, caption))
 
@@ -58,7 +59,7 @@ def cam_figures(index: Index, label: str, r: Any) -> None:
     maps = {f"{g}\nn={int(r.group_mask(g).sum())}, empty={int(r.cam_empty[r.group_mask(g)].sum())}": r.mean_map(g)
             for g in groups if r.mean_map(g) is not None}
     if maps:
-        title = f"{label}: mean {r.summary.get('method', 'CAM')} at {r.summary.get('layer', '?')}"
+        title = f"{label}: mean {r.summary.method} at {r.summary.layer}"
         index.figure(f"mean_cam_{label}", heatmap_figure(maps, regions=r.regions, title=title),
                      f"{label}: per-class mean CAM (unit mass per image, one colour scale), corner squares and "
                      "centre outlined.")
@@ -67,7 +68,7 @@ def cam_figures(index: Index, label: str, r: Any) -> None:
                    f"{label}: overlays per class — most and least confident and misclassified images.")
 
 
-def audit_figures(index: Index, label: str, r: Any) -> list[str]:
+def audit_figures(index: Index, label: str, r: AuditRun) -> list[str]:
     for name, caption in (("budget", "what gives the label away: the cross-validated AUC of storage, history, "
                                      "content and residual evidence alone"),
                           ("cues", "file cues: each cue's own AUC and the top cues per class"),
@@ -76,7 +77,7 @@ def audit_figures(index: Index, label: str, r: Any) -> list[str]:
                                              "real, t-map), corners and centre outlined")):
         if (r.path / f"{name}.png").is_file():
             index.copy(f"{name}_{label}", r.path / f"{name}.png", f"{label} (data audit): {caption}.")
-    return [f"{label} (data audit): {r.summary.get('verdict', '')}"]
+    return [f"{label} (data audit): {r.summary.verdict}"]
 
 
 DIAGNOSE_PANELS = (("bands", "what the decision rests on: p(fake) and accuracy per class with each frequency band "
@@ -90,17 +91,16 @@ def diagnose_figures(index: Index, label: str, r: Any) -> list[str]:
         path = r.listed(f"{name}.png")
         if path is not None:
             index.copy(f"{name}_{label}", path, f"{label} (diagnose): {caption}.")
-    verdict = r.summary.get("verdict")
-    text = " ".join(verdict) if isinstance(verdict, list) else str(verdict or "")
+    text = " ".join(r.summary.verdict)
     return [f"{label} (diagnose): {text}"] if text else []
 
 
-def model_vs_data(index: Index, cams: dict[str, Any], audits: dict[str, Any]) -> list[str]:
+def model_vs_data(index: Index, cams: dict[str, Any], audits: dict[str, AuditRun]) -> list[str]:
     """Every CAM run beside the audit of the same images: its mean CAM of the fakes next to where the classes
     differ in residual energy (|fake − real|, either sign), with the two maps' spatial correlation."""
     lines = []
     for cam_label, cam in cams.items():
-        images = (cam.summary.get("selection") or {}).get("images")
+        images = cam.summary.selection.images if cam.summary.selection is not None else None
         fake_map = cam.mean_map("fake")
         for audit_label, audit in audits.items():
             split = audit.split_of(images) if images else None

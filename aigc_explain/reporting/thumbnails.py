@@ -19,15 +19,16 @@ from PIL import Image
 
 from aigc_explain.reporting.figures import overlay
 from aigc_explain.runs.locks import note_written
+from aigc_explain.runs.summaries import CamSummary
 
 THUMB = 72  # pixels on the longest side: what the table shows
 QUALITY = 80  # JPEG quality of the thumbnails
 
 
-def images_root(summary: dict) -> Path | None:
+def images_root(summary: CamSummary) -> Path | None:
     """The folder a CAM run's images must lie in (its recorded selection), or None when it records none or
     records an image list rather than a folder."""
-    images = (summary.get("selection") or {}).get("images") if isinstance(summary.get("selection"), dict) else None
+    images = summary.selection.images if summary.selection is not None else None
     if not isinstance(images, str) or not images:
         return None
     root = Path(images)

@@ -7,6 +7,7 @@ RECORD = "aigc_run.json"  # every run folder's record: status and, once complete
 LOCK = ".aigc_run.lock"  # flock'd for the run's life; names the holder (runs.locks)
 JOURNAL = ".aigc_run.journal"  # every file the run wrote, appended before it is written (runs.locks)
 
+SUMMARY_SCHEMA_VERSION = 1  # summary.json of a CAM run (runs.summaries.CamSummary); another version is refused
 LABEL_NAMES = {0: "real", 1: "fake", -1: "unknown"}  # label 0 = real (0_real), 1 = fake (1_fake)
 LABEL_VALUES = {name: value for value, name in LABEL_NAMES.items()}
 

@@ -13,18 +13,23 @@ audit. Pure standard library + numpy (no torch), so reports redraw from files al
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
+from aigc_explain.runs.audit_summary import AuditSummary
 from aigc_explain.runs.contract import GROUPS, KINDS, MASS_KEYS, PREDICTION_COLUMNS, RECORD
+from aigc_explain.runs.diagnose_summary import DiagnoseSummary
 from aigc_explain.runs.labels import check_labels, checkpoint_folder, checkpoint_owners, default_labels, slug  # noqa: F401
 from aigc_explain.runs.record import check_complete, load_json, read_record
+from aigc_explain.runs.summaries import CamSummary, EvaluationMetrics
 from aigc_explain.runs.tables import floats, prediction_table, PredictionTable, read_csv_columns  # noqa: F401
 from aigc_explain.runs.validate import (bad, check_array, check_history, check_summary, flags, in_range, mapping,
-                                        npy_header, npz_members)
+                                        npy_header, npz_members, read_record_file)
 
 
 @dataclass
@@ -39,7 +44,7 @@ class _Read:
 
 @dataclass
 class CamRun(_Read):
-    summary: dict[str, Any]
+    summary: CamSummary
     manifest: dict[str, Any] | None
     predictions: PredictionTable
     cam_empty: np.ndarray
@@ -59,7 +64,7 @@ class CamRun(_Read):
 
     @property
     def input_size(self) -> tuple[int, int]:
-        return tuple(self.summary["input_size"])
+        return tuple(self.summary.input_size)
 
     def mean_map(self, group: str) -> np.ndarray | None:
         """The unit-mass mean CAM of ``group`` at input size, or None when the run has none. Read once per run
@@ -67,7 +72,7 @@ class CamRun(_Read):
         if group not in self._mean_maps:
             name = f"mean_cam_{group}.npy"
             path = self.listed(name)
-            n = ((self.summary.get("groups") or {}).get(group) or {}).get("n", 0)
+            n = self.summary.groups[group].n if group in self.summary.groups else 0
             if path is None and n:
                 raise ValueError(f"run folder {self.path} is damaged: {name} is missing though {n} images are in "
                                  f"group {group}; run its command again")
@@ -84,7 +89,7 @@ class CamRun(_Read):
     def arrays(self) -> dict[str, np.ndarray]:
         """``cams.npz``: index, labels, prob_fake and the raw maps, in per_image.csv order."""
         path = self._required("cams.npz")
-        n, (h, w) = len(self.predictions.paths), self.summary["map_size"]
+        n, (h, w) = len(self.predictions.paths), self.summary.map_size
         longest = max((len(p) for p in self.predictions.paths), default=1)
         npz_members(path, n * (h * w * 8 + 32 + 4 * (longest + 1)) + (1 << 20))
         with np.load(path) as cams:
@@ -132,7 +137,7 @@ class CamRun(_Read):
 
     @property
     def regions(self) -> dict[str, float]:
-        return dict(self.summary.get("regions") or {"corner_frac": 0.25, "center_frac": 0.5, "border_frac": 0.125})
+        return self.summary.regions.to_json()
 
 
 @dataclass
@@ -143,13 +148,14 @@ class TrainingRun(_Read):
     kind: str = field(default="training", init=False)
 
     @property
-    def arguments(self) -> dict[str, Any]:
-        return dict((self.manifest or {}).get("arguments") or {})
+    def arguments(self) -> Mapping[str, Any]:
+        """The training command's arguments as its manifest records them (read-only)."""
+        return MappingProxyType(dict((self.manifest or {}).get("arguments") or {}))
 
 
 @dataclass
 class EvaluationRun(_Read):
-    metrics: dict[str, Any]
+    metrics: EvaluationMetrics
     predictions: PredictionTable
     manifest: dict[str, Any] | None
     files: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
@@ -158,7 +164,7 @@ class EvaluationRun(_Read):
 
 @dataclass
 class AuditRun(_Read):
-    summary: dict[str, Any]
+    summary: AuditSummary  # audit.json
     manifest: dict[str, Any] | None
     files: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
     kind: str = field(default="audit", init=False)
@@ -166,11 +172,9 @@ class AuditRun(_Read):
     def split_of(self, images: str | Path) -> str | None:
         """Which evidence of this audit covers exactly the folder ``images``: "all", a split, or None."""
         target = str(Path(images).resolve())
-        if target == self.summary.get("data_resolved"):
+        if target == self.summary.data_resolved:
             return "all"
-        per_split = self.summary.get("per_split") or {}
-        return next((name for name, s in per_split.items() if isinstance(s, dict) and s.get("folder") == target),
-                    None)
+        return next((name for name, s in self.summary.per_split.items() if s.folder == target), None)
 
     def maps(self, split: str = "all") -> dict[str, np.ndarray]:
         """``pixel_evidence.npz`` of one split: mean_real, mean_fake, difference, t, excess and differ (|fake −
@@ -185,7 +189,7 @@ class AuditRun(_Read):
 
 @dataclass
 class DiagnoseRun(_Read):
-    summary: dict[str, Any]  # diagnose.json: bands, peaks, shuffle, reencode, verdict
+    summary: DiagnoseSummary  # diagnose.json: bands, peaks, shuffle, reencode, verdict
     manifest: dict[str, Any] | None
     files: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
     kind: str = field(default="diagnose", init=False)
@@ -224,12 +228,13 @@ def run_kind(path: str | Path) -> str:
     return _checked(path)[0]
 
 
-def read_json(path: str | Path) -> dict[str, Any]:
+def _read_json(path: str | Path) -> dict[str, Any]:
+    """A JSON object (not a result: results are read with ``read_record_file`` into their record)."""
     return mapping(load_json(path), path)
 
 
 def _manifest(folder: Path, files: frozenset[str]) -> dict[str, Any] | None:
-    return read_json(folder / "manifest.json") if "manifest.json" in files else None
+    return _read_json(folder / "manifest.json") if "manifest.json" in files else None
 
 
 def load_cam_run(path: str | Path, *, _verified: tuple | None = None) -> CamRun:
@@ -245,7 +250,8 @@ def load_cam_run(path: str | Path, *, _verified: tuple | None = None) -> CamRun:
         in_range(masses[k], csv_path, k, 0.0, 1.0, nan=empty)
     no_pair = np.nan_to_num(masses["corner_mass"] + masses["center_mass"]) == 0
     in_range(masses["corner_share"], csv_path, "corner_share", 0.0, 1.0, nan=empty | no_pair)
-    summary = check_summary(load_json(folder / "summary.json"), folder / "summary.json")
+    summary = read_record_file(CamSummary, check_summary(load_json(folder / "summary.json"), folder / "summary.json"),
+                               folder / "summary.json")
     return CamRun(folder, summary, _manifest(folder, files), prediction_table(cols, csv_path), empty, masses,
                   files=files)
 
@@ -267,21 +273,21 @@ def load_evaluation_run(path: str | Path, *, _verified: tuple | None = None) -> 
     csv_path = folder / "predictions.csv"
     table = prediction_table(read_csv_columns(csv_path, PREDICTION_COLUMNS), csv_path)
     files = frozenset(record["files"])
-    return EvaluationRun(folder, read_json(folder / "metrics.json"), table, _manifest(folder, files), files=files)
+    metrics = read_record_file(EvaluationMetrics, _read_json(folder / "metrics.json"), folder / "metrics.json")
+    return EvaluationRun(folder, metrics, table, _manifest(folder, files), files=files)
 
 
 def load_audit_run(path: str | Path, *, _verified: tuple | None = None) -> AuditRun:
     _, folder, record = _verified or _checked(path)
     files = frozenset(record["files"])
-    return AuditRun(folder, read_json(folder / "audit.json"), _manifest(folder, files), files=files)
+    summary = read_record_file(AuditSummary, _read_json(folder / "audit.json"), folder / "audit.json")
+    return AuditRun(folder, summary, _manifest(folder, files), files=files)
 
 
 def load_diagnose_run(path: str | Path, *, _verified: tuple | None = None) -> DiagnoseRun:
     _, folder, record = _verified or _checked(path)
     files = frozenset(record["files"])
-    summary = read_json(folder / "diagnose.json")
-    if not isinstance(summary, dict):
-        raise ValueError(f"diagnose run {folder}: diagnose.json is not an object; run diagnose again")
+    summary = read_record_file(DiagnoseSummary, _read_json(folder / "diagnose.json"), folder / "diagnose.json")
     return DiagnoseRun(folder, summary, _manifest(folder, files), files=files)
 
 

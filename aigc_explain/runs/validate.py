@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from aigc_explain.runs.contract import GROUPS
+from aigc_explain.runs.records import R, RecordError
 
 MAX_SIDE = 16384  # no map or input size we write is larger
 _AGAIN = "run the command that wrote it again"
@@ -20,6 +21,14 @@ _AGAIN = "run the command that wrote it again"
 
 def bad(path: str | Path, what: str) -> ValueError:
     return ValueError(f"{path} {what}; {_AGAIN}")
+
+
+def read_record_file(cls: type[R], data: Any, path: str | Path) -> R:
+    """``data`` (read from ``path``) as the record ``cls``; a value of the wrong shape is one line naming the file."""
+    try:
+        return cls.from_json(data, path=Path(path).name)
+    except RecordError as exc:
+        raise bad(path, f"is not a valid {Path(path).name}: {exc}") from None
 
 
 def mapping(obj: Any, path: str | Path, what: str = "") -> dict[str, Any]:

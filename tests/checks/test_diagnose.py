@@ -21,6 +21,8 @@ from aigc_explain.checks.diagnose_run import DiagnoseSettings, diagnose
 from aigc_explain.checks.reliance import (band_mask, parse_bands, parse_patches, peak_mask, shuffle_patches,
                                           spectral_filter)
 from aigc_explain.diagnose import main as diagnose_main
+from aigc_explain.runs.diagnose_summary import BandEffect, ClassChange, CleanEffect, DiagnoseSummary, MeanChange, \
+    RelianceMeasures
 from aigc_explain.synth.planted import shapes_content
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -109,8 +111,8 @@ def trained(tmp_path_factory):
     return get
 
 
-def _by(entries: list[dict], **match) -> dict:
-    (hit,) = [e for e in entries if all(e[k] == v for k, v in match.items())]
+def _by(entries: list, **match):
+    (hit,) = [e for e in entries if all(getattr(e, k) == v for k, v in match.items())]
     return hit
 
 
@@ -120,52 +122,53 @@ FAST = dict(patches="8", map_images=0, n_boot=200)
 def test_period4_pattern_rests_on_the_high_band_and_its_peaks(trained):
     det, folder = trained("period4")
     s = diagnose(det, folder, DiagnoseSettings(**FAST)).summary
-    assert s["clean"]["fake"]["accuracy"] >= 0.9 and s["clean"]["real"]["accuracy"] >= 0.9
-    high, low = _by(s["bands"], lo=0.25, mode="remove"), _by(s["bands"], lo=0.0, mode="remove")
-    assert high["fake"]["accuracy"] <= 0.2 and high["fake"]["flipped"] >= 0.7
-    assert high["fake"]["prob_change"]["ci95"][1] < -0.5
-    assert low["fake"]["accuracy"] >= 0.8
-    assert _by(s["bands"], lo=0.25, mode="keep")["fake"]["accuracy"] >= 0.8  # the band alone still says fake
+    assert s.clean.fake.accuracy >= 0.9 and s.clean.real.accuracy >= 0.9
+    high, low = _by(s.bands, lo=0.25, mode="remove"), _by(s.bands, lo=0.0, mode="remove")
+    assert high.fake.accuracy <= 0.2 and high.fake.flipped >= 0.7
+    assert high.fake.prob_change.ci95[1] < -0.5
+    assert low.fake.accuracy >= 0.8
+    assert _by(s.bands, lo=0.25, mode="keep").fake.accuracy >= 0.8  # the band alone still says fake
     # the audit's rule finds the pattern's four lines, and removing just them undoes most fakes
-    freqs = {tuple(abs(v) for v in f) for f in s["peaks_found"]["freqs"]}
-    assert (0.25, 0.25) in freqs and s["peaks"]["fake"]["accuracy"] <= 0.2
-    assert _by(s["shuffle"], patch=8)["fake"]["accuracy"] >= 0.8  # local: the tiles keep the pattern's phase
-    assert "0.25–0.5 cycles/pixel" in s["verdict"][0] and "high-frequency" in s["verdict"][-1]
+    freqs = {tuple(abs(v) for v in f) for f in s.peaks_found.freqs}
+    assert (0.25, 0.25) in freqs and s.peaks.fake.accuracy <= 0.2
+    assert s.peaks.bins == s.peaks_found.bins  # the peaks removed are the peaks found
+    assert _by(s.shuffle, patch=8).fake.accuracy >= 0.8  # local: the tiles keep the pattern's phase
+    assert "0.25–0.5 cycles/pixel" in s.verdict[0] and "high-frequency" in s.verdict[-1]
 
 
 def test_colour_cast_rests_on_the_lowest_band_and_survives_shuffling(trained):
     det, folder = trained("cast")
     s = diagnose(det, folder, DiagnoseSettings(**FAST)).summary
-    assert s["clean"]["accuracy"] >= 0.9
-    low, high = _by(s["bands"], lo=0.0, mode="remove"), _by(s["bands"], lo=0.25, mode="remove")
-    assert low["auc"] <= 0.65  # without the lowest band (DC included) the cast is gone for both classes
-    assert high["fake"]["accuracy"] >= 0.8 and high["real"]["accuracy"] >= 0.8
-    assert low["fake"]["flipped"] + low["real"]["flipped"] > high["fake"]["flipped"] + high["real"]["flipped"]
-    shuffled = _by(s["shuffle"], patch=8)
-    assert shuffled["fake"]["accuracy"] >= 0.8 and shuffled["real"]["accuracy"] >= 0.8
-    assert not s["peaks_found"]["found"] and s["peaks"] is None  # the null: a cast has no periodic line
-    assert "rests on 0–0.0625 cycles/pixel" in s["verdict"][0] and "global low-frequency" in s["verdict"][-1]
+    assert s.clean.accuracy >= 0.9
+    low, high = _by(s.bands, lo=0.0, mode="remove"), _by(s.bands, lo=0.25, mode="remove")
+    assert low.auc <= 0.65  # without the lowest band (DC included) the cast is gone for both classes
+    assert high.fake.accuracy >= 0.8 and high.real.accuracy >= 0.8
+    assert low.fake.flipped + low.real.flipped > high.fake.flipped + high.real.flipped
+    shuffled = _by(s.shuffle, patch=8)
+    assert shuffled.fake.accuracy >= 0.8 and shuffled.real.accuracy >= 0.8
+    assert not s.peaks_found.found and s.peaks is None  # the null: a cast has no periodic line
+    assert "rests on 0–0.0625 cycles/pixel" in s.verdict[0] and "global low-frequency" in s.verdict[-1]
 
 
 def test_layout_shortcut_breaks_under_shuffling(trained):
     det, folder = trained("layout")
     s = diagnose(det, folder, DiagnoseSettings(**FAST, peaks=False)).summary
-    assert s["clean"]["accuracy"] >= 0.9
-    shuffled = _by(s["shuffle"], patch=8)
-    assert shuffled["auc"] <= 0.65 and shuffled["accuracy"] <= 0.7
-    assert any("needs the image's layout" in v for v in s["verdict"])
+    assert s.clean.accuracy >= 0.9 and s.peaks_found is None
+    shuffled = _by(s.shuffle, patch=8)
+    assert shuffled.auc <= 0.65 and shuffled.accuracy <= 0.7
+    assert any("needs the image's layout" in v for v in s.verdict)
 
 
 def test_storage_only_difference_collapses_under_jpeg_and_png_changes_nothing(trained):
     det, folder = trained("storage")
     s = diagnose(det, folder, DiagnoseSettings(**FAST, peaks=False, reencode=("jpeg:75", "png"))).summary
-    assert s["clean"]["accuracy"] >= 0.9
-    jpeg, png = _by(s["reencode"], variant="jpeg:75"), _by(s["reencode"], variant="png")
-    assert jpeg["auc"] <= 0.65 and jpeg["real"]["accuracy"] <= 0.3  # the reals now carry the fakes' trace
-    assert any("collapses it to chance" in v for v in s["verdict"])
+    assert s.clean.accuracy >= 0.9
+    jpeg, png = _by(s.reencode, variant="jpeg:75"), _by(s.reencode, variant="png")
+    assert jpeg.auc <= 0.65 and jpeg.real.accuracy <= 0.3  # the reals now carry the fakes' trace
+    assert any("collapses it to chance" in v for v in s.verdict)
     # PNG is lossless: the detector sees the very same pixels (the null)
     for cls in ("fake", "real"):
-        assert png[cls]["flipped"] == 0 and png[cls]["prob_change"]["mean"] == 0.0
+        assert png.part(cls).flipped == 0 and png.part(cls).prob_change.mean == 0.0
 
 
 def test_patch_map_finds_the_one_tile_that_carries_the_trace(trained):
@@ -174,9 +177,10 @@ def test_patch_map_finds_the_one_tile_that_carries_the_trace(trained):
 
     det, folder = trained("quadrant")
     maps = patch_maps(det, find_samples(folder), 16, per_class=4, cam=False).class_means()
-    fake, real = np.array(maps["fake"]["map"]), np.array(maps["real"]["map"])
+    fake, real = np.array(maps["fake"].mean_map), np.array(maps["real"].mean_map)
     assert fake[0, 0] >= 0.8 and np.delete(fake.ravel(), 0).max() <= 0.2  # only the planted tile suffices
-    assert real.max() <= 0.2 and maps["fake"]["blurred"] <= 0.2  # the null: no tile makes a real look fake
+    assert real.max() <= 0.2 and maps["fake"].blurred <= 0.2  # the null: no tile makes a real look fake
+    assert maps["fake"].n == 4 and maps["fake"].spread >= 0.6
 
 
 # ---------------------------------------------------------------------------------------------- pieces
@@ -207,14 +211,19 @@ def test_key_band_is_the_one_that_flips_the_fakes_not_merely_the_lowest_auc():
     from aigc_explain.checks.reliance_summary import band_sentences, key_band
 
     def band(lo, hi, auc, fake_flipped):
-        part = {"n": 10, "flipped": fake_flipped, "accuracy": 1 - fake_flipped, "clean_accuracy": 1.0,
-                "prob_change": {"mean": -fake_flipped, "ci95": [-fake_flipped - 0.1, -fake_flipped + 0.1]}}
-        real = {**part, "flipped": 0.1, "prob_change": {"mean": 0.0, "ci95": [0.0, 0.0]}}
-        return {"lo": lo, "hi": hi, "mode": "remove", "auc": auc, "fake": part, "real": real}
+        fake = ClassChange(n=10, prob_change=MeanChange(-fake_flipped, (-fake_flipped - 0.1, -fake_flipped + 0.1)),
+                           flipped=fake_flipped, accuracy=1 - fake_flipped, clean_accuracy=1.0)
+        real = fake.replace(flipped=0.1, prob_change=MeanChange(0.0, (0.0, 0.0)))
+        return BandEffect(lo=lo, hi=hi, mode="remove", name=f"remove {lo:g}-{hi:g}", real=real, fake=fake,
+                          accuracy=None, auc=auc)
+
+    def measures(*bands):
+        return RelianceMeasures(clean=CleanEffect(real=bands[0].real, fake=bands[0].fake, accuracy=1.0, auc=1.0),
+                                bands=list(bands))
     # the lowest band lowers AUC most but flips fewer than half the fakes; 1/8-1/4 flips 70% (CIFAKE's case)
-    summary = {"bands": [band(0, 1 / 16, 0.74, 0.48), band(1 / 8, 1 / 4, 0.82, 0.70), band(1 / 4, 1 / 2, 0.96, 0.1)]}
-    assert key_band(summary)["lo"] == 1 / 8 and "rests on 0.125–0.25" in band_sentences(summary)[0]
-    summary = {"bands": [band(0, 1 / 16, 0.9, 0.2), band(1 / 4, 1 / 2, 0.9, 0.3)]}
+    summary = measures(band(0, 1 / 16, 0.74, 0.48), band(1 / 8, 1 / 4, 0.82, 0.70), band(1 / 4, 1 / 2, 0.96, 0.1))
+    assert key_band(summary).lo == 1 / 8 and "rests on 0.125–0.25" in band_sentences(summary)[0]
+    summary = measures(band(0, 1 / 16, 0.9, 0.2), band(1 / 4, 1 / 2, 0.9, 0.3))
     assert key_band(summary) is None and band_sentences(summary)[0].startswith("No single frequency band")
 
 
@@ -245,6 +254,8 @@ def test_cli_writes_the_run_folder(trained, tmp_path: Path, capsys):
                  "patch_map.png", "skipped.csv", "manifest.json", "aigc_run.json"):
         assert (out / name).is_file(), name
     s = json.loads((out / "diagnose.json").read_text())
+    typed = DiagnoseSummary.from_json(s)
+    assert typed.to_json() == s and typed.patch_map.classes["fake"].n == 1  # the typed summary reads what it wrote
     assert s["n_images"] == 40 and len(s["bands"]) == 8 and [e["patch"] for e in s["shuffle"]] == [8, 16]
     band = s["bands"][0]
     assert {"lo", "hi", "mode", "fake", "real", "accuracy"} <= set(band)
@@ -267,7 +278,7 @@ def test_a_broken_file_is_skipped_not_fatal(trained, tmp_path: Path):
     (data / "1_fake" / "broken.png").write_bytes(b"not a png")
     result = diagnose(det, data, DiagnoseSettings(bands="0,1/2", patches="16", peaks=False, map_images=0, n_boot=50))
     assert [p for p, _ in result.skipped] == [str(data / "1_fake" / "broken.png")]
-    assert result.summary["n_images"] == 96 and result.summary["n_skipped"] == 1
+    assert result.summary.n_images == 96 and result.summary.n_skipped == 1
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -15,6 +15,8 @@ from torch import nn
 from aigc_explain.checks import faithfulness as fm
 from aigc_explain.core.images import IMAGENET_MEAN, IMAGENET_STD
 from aigc_explain.core.models import build_detector, Detector
+from aigc_explain.explain.folder import CamSettings
+from aigc_explain.runs.check_summaries import FaithfulnessSummary
 from aigc_explain.analysis.regions import region_masks
 
 SIZE = 32
@@ -156,16 +158,23 @@ def test_road_matches_grad_cams_road_combined():
 
 def test_run_faithfulness_hirescam_beats_trivial_maps():
     det = _quadrant_detector()
-    result = fm.run_faithfulness(det, _images(4), method="hirescam", layer="pixels", steps=10,
-                                 baselines=("zero", "mean"),
-                                 road_percentiles=(50,), road_images=2, batch_size=64)
+    result = fm.run_faithfulness(det, _images(4), cam=CamSettings(method="hirescam", layer="pixels", batch_size=64),
+                                 steps=10, baselines=("zero", "mean"), road_percentiles=(50,), road_images=2)
     assert result.map_kinds == ["hirescam", *fm.TRIVIAL_MAPS] and len(result.rows()) == 10
     text, beats = result.verdict()
     assert beats is True and text.startswith("hirescam beats every trivial map"), text
     assert set(result.road) == set(result.map_kinds) and len(result.road_paths) == 2
+    summary = result.summary()
+    assert summary.beats_all is True and summary.verdict == text and summary.road.n_images == 2
+    for t in fm.TRIVIAL_MAPS:  # the CAM deletes faster and inserts faster than every trivial map
+        diff = summary.comparisons["zero"][t]
+        assert diff.deletion.mean < 0 < diff.insertion.mean and diff.deletion.n == 4
+    cam_row, gauss = summary.row("hirescam", "zero"), summary.row("center_gaussian", "zero")
+    assert cam_row.auc("deletion") < gauss.auc("deletion") and cam_row.road_combined is not None
     with pytest.raises(ValueError, match="constant at input size"):
         torch.manual_seed(0)
-        fm.run_faithfulness(build_detector("test_resnet", image_size=SIZE).eval(), _images(2), layer="layer4")
+        fm.run_faithfulness(build_detector("test_resnet", image_size=SIZE).eval(), _images(2),
+                            cam=CamSettings(layer="layer4"))
 
 
 def test_faithfulness_cli(dataset: Path, tmp_path: Path, capsys):
@@ -182,6 +191,7 @@ def test_faithfulness_cli(dataset: Path, tmp_path: Path, capsys):
     for name in ("faithfulness.json", "faithfulness.csv", "deletion_insertion.png", "manifest.json"):
         assert (out / name).is_file(), name
     summary = json.loads((out / "faithfulness.json").read_text())
+    assert FaithfulnessSummary.from_json(summary).to_json() == summary  # the typed summary reads what it wrote
     rows = list(csv.DictReader(Path(out / "faithfulness.csv").read_text().splitlines()))
     assert len(rows) == len(summary["rows"]) == 10 and summary["n_images"] == 4
     fr = np.array(summary["fractions"])
@@ -201,3 +211,7 @@ def test_faithfulness_cli(dataset: Path, tmp_path: Path, capsys):
     assert main(args[:4] + ["--out", str(tmp_path / "o2"), "--baselines", "zero,noise"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("faithfulness: error: --baselines 'zero,noise'")
+    assert main(args[:4] + ["--out", str(tmp_path / "o3"), "--method", "nope"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("faithfulness: error: --method 'nope' is unknown; use one of: ")
+    assert not (tmp_path / "o3").exists()

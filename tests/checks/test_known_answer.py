@@ -11,6 +11,7 @@ import pytest
 from aigc_explain.checks.known_answer import CSV_COLUMNS, default_layers
 from aigc_explain.benchmark import main as benchmark_main
 from aigc_explain.core.models import build_detector
+from aigc_explain.runs.check_summaries import PlantedSummary
 
 SMALL = dict(n_train=3, n_val=2, size=32, seed=1, strength=8)
 
@@ -78,7 +79,9 @@ def planted_runs(tmp_path_factory, one_thread) -> dict[str, Path]:
 
 
 def _report(run: Path) -> dict:
-    return json.loads((run / "planted.json").read_text())
+    report = json.loads((run / "planted.json").read_text())
+    assert PlantedSummary.from_json(report).to_json() == report  # the typed summary reads what it wrote
+    return report
 
 
 def _share(report: dict, layer: str) -> float:

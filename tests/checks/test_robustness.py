@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from aigc_explain.evaluate import main as evaluate_main
+from aigc_explain.runs.robustness_summary import CrossDomainSummary, RobustnessSummary
 
 
 
@@ -60,6 +61,10 @@ def test_robustness_sweep_cli(dataset: Path, tmp_path: Path, tiny_detector, caps
                  "predictions.csv", "robustness_predictions.csv", "manifest.json"):
         assert (out / name).is_file(), name
     summary = json.loads((out / "robustness.json").read_text())
+    typed = RobustnessSummary.from_json(summary)
+    assert typed.to_json() == summary and typed.cam.map_size == (8, 8)  # the typed summary reads what it wrote
+    assert [r.cam.cam_n for r in typed.rows] == [8] * 5
+    assert typed.rows[0].metrics.accuracy == summary["rows"][0]["accuracy"]
     rows = summary["rows"]
     assert [r["perturbation"] for r in rows] == ["clean", "jpeg=90", "blur=1", "resize=0.5", "resize=1"]
     for row, line in zip(rows, _csv_rows(out / "robustness.csv"), strict=True):
@@ -120,6 +125,7 @@ def test_cross_domain_cli(dataset: Path, tmp_path: Path, tiny_detector, capsys, 
     for name in ("cross_domain.csv", "cross_domain.md", "cross_domain.json", "cross_domain.png", "manifest.json"):
         assert (out / name).is_file(), name
     table = json.loads((out / "cross_domain.json").read_text())
+    assert CrossDomainSummary.from_json(table).to_json() == table
     assert table["checkpoints"] == ["run_a", "other"] and table["data"] == ["data", "centre"]
     assert np.array(table["matrix"]["accuracy"]).shape == (2, 2)
     for cell, line in zip(table["cells"], _csv_rows(out / "cross_domain.csv"), strict=True):

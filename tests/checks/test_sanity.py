@@ -15,6 +15,9 @@ from aigc_explain.core.models import build_detector, Detector
 from aigc_explain.analysis.similarity import similarities, spearman, ssim
 from aigc_explain.checks.randomization import (load_inputs, MODES, parameter_blocks, randomized_copy, run_sanity,
                                                sanity_verdict, SanityStep, schedule)
+from aigc_explain.explain.folder import CamSettings
+from aigc_explain.explain.methods import method_names
+from aigc_explain.runs.check_summaries import SanitySummary
 
 
 
@@ -150,7 +153,8 @@ def test_verdict_reads_the_half_way_step():
 def test_trained_detector_gradcam_loses_similarity(trained):
     det, x = trained
     before = {k: v.clone() for k, v in det.state_dict().items()}
-    result = run_sanity(det, x, layer="features.5", modes=("cascading",), max_images=16, n_examples=2)
+    result = run_sanity(det, x, cam=CamSettings(layer="features.5"), modes=("cascading",), max_images=16,
+                        n_examples=2)
     assert all(torch.equal(det.state_dict()[k], v) for k, v in before.items())
     original, steps = result.steps[0], result.steps[1:]
     assert [s.block for s in steps] == ["fc", "features.5", "features.3", "features.1", "features.0"]
@@ -161,6 +165,25 @@ def test_trained_detector_gradcam_loses_similarity(trained):
     assert final < 0.5 and np.nanmean(steps[-1].per_image["spearman"]) < 0.5
     assert result.passed is True and result.verdict.startswith("PASS")
     assert result.example_images.shape == (2, 32, 32, 3) and steps[0].examples.shape == (2, 32, 32)
+    summary = result.summary()  # what sanity.json holds, before the run folder adds its provenance
+    assert summary.passed is True and summary.layer == "features.5" and summary.n_images == 16
+    assert [s.block for s in summary.schedule("cascading")] == [s.block for s in steps]
+    final_summary = summary.steps[-1].similarity["spearman_abs"]
+    assert final_summary.mean == pytest.approx(final) and final_summary.n == 16
+    assert summary.checkpoint_sha256 is None and "checkpoint_sha256" not in summary.to_json()
+
+
+def test_checks_refuse_cam_settings_they_cannot_use(trained):
+    det, x = trained
+    with pytest.raises(ValueError, match="limit, reencode do not apply to it"):
+        run_sanity(det, x, cam=CamSettings(limit=4, reencode="png"))
+
+
+def test_cam_settings_refuse_an_unknown_method_naming_the_valid_ones():
+    with pytest.raises(ValueError, match="--method 'nope' is unknown; use one of: ") as exc:
+        CamSettings(method="nope")
+    assert all(name in str(exc.value) for name in method_names())
+    assert CamSettings(method="GradCAM++").method == "GradCAM++"  # the check ignores case, as compute_cams does
 
 
 def test_sanity_cli_writes_the_files(dataset: Path, tmp_path: Path, capsys):
@@ -176,6 +199,7 @@ def test_sanity_cli_writes_the_files(dataset: Path, tmp_path: Path, capsys):
     for name in ("sanity.json", "sanity_curve.png", "sanity_examples.png", "manifest.json", "skipped.csv"):
         assert (out / name).is_file(), name
     summary = json.loads((out / "sanity.json").read_text())
+    assert SanitySummary.from_json(summary).to_json() == summary  # the typed summary reads what it wrote
     assert summary["layer"] == "layer1" and summary["n_images"] == 4
     assert summary["passed"] == summary["verdict"].startswith("PASS")
     assert summary["verdict"].startswith(("PASS", "FAIL")) and len(summary["steps"]) == 1 + len(summary["blocks"])
@@ -190,4 +214,8 @@ def test_sanity_cli_writes_the_files(dataset: Path, tmp_path: Path, capsys):
     assert len(err) == 1 and err[0].startswith("sanity: error: --images") and "is not a folder" in err[0]
     assert main(args[:4] + ["--out", str(tmp_path / "o3"), "--layer", "layer4", "--device", "cpu"]) == 2
     assert "constant at input size; pass an earlier --layer" in capsys.readouterr().err
+    assert main(args[:4] + ["--out", str(tmp_path / "o4"), "--method", "nope"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("sanity: error: --method 'nope' is unknown; use one of: ")
+    assert not (tmp_path / "o4").exists()
 

@@ -152,3 +152,17 @@ def test_a_checkpoint_that_cannot_be_resumed_is_named(dataset, tmp_path, error_l
         torch.save({**ckpt, **change}, run / "checkpoint.pth")
         assert train_main(["--data", str(dataset), "--out", str(run), "--resume", "--epochs", "2"]) == 2
         assert expected in error_line()
+
+
+def test_resume_rules_are_a_pure_function():
+    from aigc_explain.core.experiments import EXPERIMENTS
+    from aigc_explain.core.resume import resume_overrides
+
+    with pytest.raises(ValueError, match=r"^--resume continues the run in --out and --overwrite replaces it; "
+                                         r"pick one$"):
+        resume_overrides({"lr": 0.01}, overwrite=True)
+    assert resume_overrides({"lr": 0.01, "model": None, "epochs": 4}) == {"lr": 0.01, "epochs": 4}
+    # --experiment N: its preset counts as given, explicit flags over it
+    assert resume_overrides({"model": "vit", "lr": None}, experiment=1) == \
+        {**EXPERIMENTS[1], "experiment": 1, "model": "vit"}
+    assert resume_overrides({}, experiment=None) == {}

@@ -12,6 +12,7 @@ from PIL import Image
 
 from aigc_explain.audit import main as audit_main
 from aigc_explain.evidence.gather import AuditSettings, run_audit
+from aigc_explain.runs.audit_summary import AuditSummary, CueAuc, CuePart
 from aigc_explain.synth.planted import build_planted_dataset
 
 FAST = ["--size", "32", "--n-boot", "300", "--no-progress"]
@@ -46,23 +47,26 @@ def format_shortcut(tmp_path: Path) -> Path:
     return root
 
 
-def _audit(data: Path, out: Path, *extra: str) -> dict:
+def _audit(data: Path, out: Path, *extra: str) -> AuditSummary:
+    """The audit command's audit.json, read back as the typed summary (which checks every key and type)."""
     assert audit_main(["--data", str(data), "--out", str(out), *FAST, *extra]) == 0
-    return json.loads((out / "audit.json").read_text())
+    return AuditSummary.from_json(json.loads((out / "audit.json").read_text()))
 
 
 def test_a_format_shortcut_is_found_and_named(format_shortcut: Path, tmp_path: Path):
     summary = _audit(format_shortcut, tmp_path / "a")
-    assert set(KEYS) <= set(summary)
-    assert summary["cue_auc"] > 0.95 and summary["cue_auc_ci95"][0] > 0.9
-    top = summary["cues"][0]
-    assert top["auc"] > 0.95 and top["name"] in ("format", "bytes_per_pixel", "file_size", "jpeg_quality",
-                                                 "chroma_subsampling", "mode", "app_segments")
-    assert [c["auc"] for c in summary["cues"]] == sorted((c["auc"] for c in summary["cues"]), reverse=True)
-    assert {c["name"]: c["auc"] for c in summary["cues"]}["format"] == 1.0
-    assert summary["verdict"].startswith("The file cues alone separate the classes")
-    assert "--reencode" in summary["verdict"]
-    assert set(summary["per_split"]) == {"train", "val"} and summary["n_images"] == 96
+    raw = json.loads((tmp_path / "a" / "audit.json").read_text())
+    assert set(KEYS) <= set(raw) and summary.to_json() == raw
+    cue = summary.overall.cue
+    assert cue.auc > 0.95 and cue.ci95[0] > 0.9
+    top = cue.cues[0]
+    assert top.auc > 0.95 and top.name in ("format", "bytes_per_pixel", "file_size", "jpeg_quality",
+                                           "chroma_subsampling", "mode", "app_segments")
+    assert [c.auc for c in cue.cues] == sorted((c.auc for c in cue.cues), reverse=True)
+    assert {c.name: c.auc for c in cue.cues}["format"] == 1.0
+    assert summary.verdict.startswith("The file cues alone separate the classes")
+    assert "--reencode" in summary.verdict
+    assert set(summary.per_split) == {"train", "val"} and summary.overall.n_images == 96
     for name in ("audit.md", "cues.csv", "cues.png", "pixel_evidence.png", "fingerprint.png", "pixel_evidence.npz",
                  "skipped.csv", "manifest.json", "budget.png", "mean_images.png"):
         assert (tmp_path / "a" / name).is_file(), name
@@ -72,9 +76,9 @@ def test_a_format_shortcut_is_found_and_named(format_shortcut: Path, tmp_path: P
 
 def test_reencode_removes_the_format_cue(format_shortcut: Path, tmp_path: Path):
     summary = _audit(format_shortcut, tmp_path / "a", "--reencode", "jpeg:90")
-    by_name = {c["name"]: c["auc"] for c in summary["cues"]}
+    by_name = {c.name: c.auc for c in summary.overall.cue.cues}
     assert by_name["format"] == 0.5 and by_name["jpeg_quality"] == 0.5
-    assert summary["settings"]["reencode"] == "jpeg:90"
+    assert summary.settings["reencode"] == "jpeg:90"
 
 
 def test_two_halves_of_the_same_photos_show_no_shortcut(tmp_path: Path):
@@ -83,11 +87,11 @@ def test_two_halves_of_the_same_photos_show_no_shortcut(tmp_path: Path):
     _save(root / "0_real", photos[0::2], "JPEG")
     _save(root / "1_fake", photos[1::2], "JPEG")
     summary = _audit(root, tmp_path / "a")
-    lo, hi = summary["cue_auc_ci95"]
-    assert lo < 0.5 < hi or abs(summary["cue_auc"] - 0.5) < 0.15
-    assert "separate the classes (" not in summary["verdict"] and "better than chance" not in summary["verdict"]
-    assert summary["per_split"] == {}  # a class folder, not a split root
-    assert not summary["fingerprint"]["periodic_peak"]  # same camera, same encoding: no fixed pattern either
+    lo, hi = summary.overall.cue.ci95
+    assert lo < 0.5 < hi or abs(summary.overall.cue.auc - 0.5) < 0.15
+    assert "separate the classes (" not in summary.verdict and "better than chance" not in summary.verdict
+    assert summary.per_split == {}  # a class folder, not a split root
+    assert not summary.overall.pixels.fingerprint.periodic_peak  # same camera, same encoding: no fixed pattern
 
 
 @pytest.mark.parametrize("region", ["corner", "center"])
@@ -95,22 +99,22 @@ def test_a_planted_pattern_is_localised(tmp_path: Path, region: str):
     data = tmp_path / "planted"
     build_planted_dataset(data, region=region, n_train=24, n_val=8, size=32, seed=2, strength=8)
     summary = run_audit(data, AuditSettings(size=32, n_boot=300)).summary
-    share = summary["pixel_corner_share"]
+    share = summary.overall.pixels.corner_share
     if region == "corner":
-        assert share["ci95"][0] > 0.8
-        assert "it lies in the corners" in summary["verdict"]
+        assert share.ci95[0] > 0.8
+        assert "it lies in the corners" in summary.verdict
     else:
-        assert share["ci95"][1] < 0.2
-        assert "it lies in the centre" in summary["verdict"]
-    peak = summary["fingerprint"]  # a period-2 checkerboard: a line near the Nyquist corner (the mask blurs it)
-    assert peak["periodic_peak"] and min(abs(f) for f in peak["freq"]) > 0.4
+        assert share.ci95[1] < 0.2
+        assert "it lies in the centre" in summary.verdict
+    peak = summary.overall.pixels.fingerprint  # a period-2 checkerboard: a line near Nyquist (the mask blurs it)
+    assert peak.periodic_peak and min(abs(f) for f in peak.freq) > 0.4
 
 
 def test_bad_input_is_listed_or_one_line(format_shortcut: Path, tmp_path: Path, error_line, capsys):
     (format_shortcut / "val" / "1_fake" / "broken.png").write_bytes(b"\x89PNG not really")
     summary = _audit(format_shortcut, tmp_path / "a")
     skipped = list(csv.DictReader((tmp_path / "a" / "skipped.csv").read_text().splitlines()))
-    assert [Path(r["path"]).name for r in skipped] == ["broken.png"] and summary["n_skipped"] == 1
+    assert [Path(r["path"]).name for r in skipped] == ["broken.png"] and summary.n_skipped == 1
     capsys.readouterr()
     assert audit_main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "b")]) == 2
     assert "does not exist" in error_line()
@@ -150,10 +154,10 @@ def test_report_sets_the_data_beside_the_model(tmp_path: Path, tiny_ckpt: Path):
 def test_a_size_only_leak_is_called_content_not_storage():
     from aigc_explain.evidence.verdict import cue_sentence
 
-    summary = {"cue_verdict": "the file cues predict the label better than chance (…)", "cue_auc": 0.55,
-               "cue_auc_ci95": [0.54, 0.57], "cues": [{"name": "file_size", "auc": 0.51},
-                                                       {"name": "bytes_per_pixel", "auc": 0.51},
-                                                       {"name": "format", "auc": 0.5}, {"name": "jpeg_quality", "auc": 0.5}]}
-    assert "content differing rather than the storage" in cue_sentence(summary)
-    summary["cues"][2]["auc"] = 0.9  # the format tells: then it is the storage
-    assert cue_sentence(summary) == summary["cue_verdict"]
+    cues = [CueAuc("file_size", "numeric", 0.51), CueAuc("bytes_per_pixel", "numeric", 0.51),
+            CueAuc("format", "categorical", 0.5), CueAuc("jpeg_quality", "numeric", 0.5)]
+    cue = CuePart(auc=0.55, ci95=(0.54, 0.57), cues=cues,
+                  verdict="the file cues predict the label better than chance (…)")
+    assert "content differing rather than the storage" in cue_sentence(cue)
+    told = cue.replace(cues=[*cues[:2], CueAuc("format", "categorical", 0.9), cues[3]])  # then it is the storage
+    assert cue_sentence(told) == cue.verdict

@@ -14,6 +14,7 @@ from PIL import Image
 
 from aigc_explain.evidence.budget import KINDS, top_feature
 from aigc_explain.evidence.gather import AuditSettings, run_audit
+from aigc_explain.runs.audit_summary import AuditSummary, Budget, BudgetEntry, CueAuc, CuePart
 from aigc_explain.synth.photos import random_crops
 from aigc_explain.synth.planted import checkerboard
 
@@ -29,17 +30,17 @@ def _classes(io, root: Path, reals, fakes, fmt: str = "PNG", fake_fmt: str | Non
     return root
 
 
-def _budget(root: Path) -> tuple[dict, dict]:
+def _budget(root: Path) -> tuple[dict[str, BudgetEntry], AuditSummary]:
     summary = run_audit(root, SETTINGS).summary
-    json.dumps(summary)
-    budget = summary["budget"]
+    assert set(json.loads(json.dumps(summary.to_json()))["budget"]) == set(KINDS)
+    budget = summary.overall.budget.rows()
     assert set(budget) == set(KINDS)
-    assert all(set(b) >= {"auc", "ci95", "top"} for b in budget.values())
+    assert all(isinstance(b, BudgetEntry) and b.top for b in budget.values())
     return budget, summary
 
 
-def _largest(budget: dict) -> str:
-    return max(budget, key=lambda k: budget[k]["auc"])
+def _largest(budget: dict[str, BudgetEntry]) -> str:
+    return max(budget, key=lambda k: budget[k].auc)
 
 
 @pytest.fixture
@@ -49,8 +50,8 @@ def crops(photos):
 
 def test_storage_shortcut(tmp_path, crops, image_io):
     budget, summary = _budget(_classes(image_io, tmp_path / "d", *crops, fmt="JPEG", fake_fmt="PNG"))
-    assert budget["storage"]["auc"] == 1.0 and budget["storage"]["top"] == "format"
-    assert "to remove it, re-encode both classes identically (--reencode jpeg:95)" in summary["verdict"]
+    assert budget["storage"].auc == 1.0 and budget["storage"].top == "format"
+    assert "to remove it, re-encode both classes identically (--reencode jpeg:95)" in summary.verdict
 
 
 def test_history_shortcut_with_identical_headers(tmp_path, crops, image_io):
@@ -62,10 +63,10 @@ def test_history_shortcut_with_identical_headers(tmp_path, crops, image_io):
         once = image_io.decode(image_io.jpeg_bytes(img, 80))
         (root / "1_fake" / f"{i:03d}.jpg").write_bytes(image_io.jpeg_bytes(once, 95))
     budget, summary = _budget(root)
-    cues = {c["name"]: c["auc"] for c in summary["cues"]}
+    cues = {c.name: c.auc for c in summary.overall.cue.cues}
     assert all(cues[name] == 0.5 for name in HEADERS)  # the headers alone tell nothing
-    assert budget["history"]["ci95"][0] > 0.8 and budget["history"]["top"].startswith("dct_comb")
-    assert "The processing history (double JPEG compression, resampling) — to remove it" in summary["verdict"]
+    assert budget["history"].ci95[0] > 0.8 and budget["history"].top.startswith("dct_comb")
+    assert "The processing history (double JPEG compression, resampling) — to remove it" in summary.verdict
 
 
 def test_framing_shortcut(tmp_path, photos, crops, image_io):
@@ -79,26 +80,26 @@ def test_framing_shortcut(tmp_path, photos, crops, image_io):
         framed.append(np.asarray(Image.fromarray(p[y:y + side, x:x + side]).resize((SIZE, SIZE),
                                                                                    Image.Resampling.BICUBIC)))
     budget, summary = _budget(_classes(image_io, tmp_path / "d", crops[0], np.stack(framed)))
-    assert _largest(budget) == "content" and budget["content"]["ci95"][0] > 0.9
-    assert budget["content"]["top"].startswith(("thumb", "colour", "luma", "saturation"))
-    assert "The framing, composition and colour" in summary["verdict"] and "matched dataset" in summary["verdict"]
+    assert _largest(budget) == "content" and budget["content"].ci95[0] > 0.9
+    assert budget["content"].top.startswith(("thumb", "colour", "luma", "saturation"))
+    assert "The framing, composition and colour" in summary.verdict and "matched dataset" in summary.verdict
 
 
 def test_planted_residual_pattern(tmp_path, crops, image_io):
     reals, fakes = crops
     fakes = np.clip(fakes.astype(int) + 3 * checkerboard(SIZE, SIZE)[..., None], 0, 255).astype(np.uint8)
     budget, _ = _budget(_classes(image_io, tmp_path / "d", reals, fakes))
-    assert _largest(budget) == "residual" and budget["residual"]["auc"] > 0.97
-    assert budget["residual"]["top"].startswith("residual_")
-    assert budget["content"]["ci95"][0] < 0.5  # a ±3 checkerboard is invisible to thumbnails
+    assert _largest(budget) == "residual" and budget["residual"].auc > 0.97
+    assert budget["residual"].top.startswith("residual_")
+    assert budget["content"].ci95[0] < 0.5  # a ±3 checkerboard is invisible to thumbnails
 
 
 def test_null_two_halves_of_the_same_reals(tmp_path, photos, image_io):
     reals = random_crops(photos, 2 * N, size=SIZE, seed=0)
     budget, summary = _budget(_classes(image_io, tmp_path / "d", reals[0::2], reals[1::2]))
     for kind, b in budget.items():
-        assert b["ci95"][0] < 0.5 < b["ci95"][1] or b["auc"] < 0.5, kind  # nothing beyond chance
-    assert "to remove it" not in summary["verdict"]
+        assert b.ci95[0] < 0.5 < b.ci95[1] or b.auc < 0.5, kind  # nothing beyond chance
+    assert "to remove it" not in summary.verdict
 
 
 def test_top_feature_is_the_separating_column():
@@ -113,15 +114,16 @@ def test_top_feature_is_the_separating_column():
 def test_the_verdict_orders_the_kinds_and_calls_a_size_only_leak_content():
     from aigc_explain.evidence.budget import budget_sentence, storage_budget
 
-    cues = {"cue_auc": 0.55, "cue_auc_ci95": [0.54, 0.57],
-            "cues": [{"name": "file_size", "auc": 0.51}, {"name": "format", "auc": 0.5}]}
-    budget = {"storage": storage_budget(cues),
-              "history": {"auc": 0.75, "ci95": [0.74, 0.76], "top": "resampling_y_band4"},
-              "content": {"auc": 0.90, "ci95": [0.89, 0.91], "top": "thumb16[0,0].r"},
-              "residual": {"auc": 0.52, "ci95": [0.45, 0.60], "top": "residual_log_p99"}}
+    cues = CuePart(auc=0.55, ci95=(0.54, 0.57),
+                   cues=[CueAuc("file_size", "numeric", 0.51), CueAuc("format", "categorical", 0.5)])
+    budget = Budget(storage=storage_budget(cues),
+                    history=BudgetEntry(0.75, (0.74, 0.76), "resampling_y_band4", 0.7, 31),
+                    content=BudgetEntry(0.90, (0.89, 0.91), "thumb16[0,0].r", 0.8, 970),
+                    residual=BudgetEntry(0.52, (0.45, 0.60), "residual_log_p99", 0.55, 44))
     text = budget_sentence(budget)
     assert [text.index(k) for k in ("content AUC", "history AUC", "storage AUC", "residual AUC")] == sorted(
         text.index(k) for k in ("content AUC", "history AUC", "storage AUC", "residual AUC"))
-    assert budget["storage"]["size_only"] and "the file size only: the content's detail, not the storage" in text
+    assert budget.storage.size_only and "the file size only: the content's detail, not the storage" in text
+    assert budget.storage == BudgetEntry(0.55, (0.54, 0.57), "file_size", 0.51, 2, size_only=True)
     assert "--reencode" not in text and "high-frequency noise residual" not in text  # nothing to remove there
     assert "The framing, composition and colour" in text and "The processing history" in text

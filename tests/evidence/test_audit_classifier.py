@@ -18,6 +18,7 @@ from aigc_explain.evidence.classifier import (
     single_cue_aucs,
 )
 from aigc_explain.evidence.cues import cues_from_bytes
+from aigc_explain.runs.audit_summary import CueAuc
 
 
 def photo(seed: int, size: tuple[int, int] = (32, 48)) -> Image.Image:
@@ -77,11 +78,11 @@ def test_format_shortcut_is_found() -> None:
     rows = [cue_row(im, "JPEG", quality=90) for im in images[:n]] + [cue_row(im, "PNG") for im in images[n:]]
     labels = [0] * n + [1] * n
     result = cue_auc(rows, labels)
-    assert result["auc"] > 0.99 and result["ci_low"] > 0.95
-    assert (result["folds"], result["n_real"], result["n_fake"], len(result["scores"])) == (5, n, n, 2 * n)
+    assert result.auc > 0.99 and result.ci_low > 0.95
+    assert (result.folds, result.n_real, result.n_fake, len(result.scores)) == (5, n, n, 2 * n)
     single = single_cue_aucs(rows, labels)
-    assert single[0]["name"] in {"format", "bytes_per_pixel", "file_size"} and single[0]["auc"] > 0.99
-    verdict = shortcut_verdict(result["auc"], (result["ci_low"], result["ci_high"]), single)
+    assert single[0].name in {"format", "bytes_per_pixel", "file_size"} and single[0].auc > 0.99
+    verdict = shortcut_verdict(result.auc, (result.ci_low, result.ci_high), single)
     assert verdict.startswith("the file cues alone separate the classes (AUC 1.00")
     assert "strongest: format" in verdict and "re-encode both classes identically" in verdict
 
@@ -91,32 +92,33 @@ def test_null_split_is_not_called_a_shortcut() -> None:
     rows = [cue_row(photo(100 + i), "JPEG", quality=90) for i in range(n)]
     labels = np.random.default_rng(0).permutation(np.repeat([0, 1], n // 2))
     result = cue_auc(rows, labels)
-    assert result["ci_low"] <= 0.5 <= result["ci_high"]
+    assert result.ci_low <= 0.5 <= result.ci_high
     single = single_cue_aucs(rows, labels)
-    constant = {d["name"]: d["auc"] for d in single if d["name"] in ("format", "jpeg_quality", "width")}
+    constant = {d.name: d.auc for d in single if d.name in ("format", "jpeg_quality", "width")}
     assert constant == {"format": 0.5, "jpeg_quality": 0.5, "width": 0.5}
-    verdict = shortcut_verdict(result["auc"], (result["ci_low"], result["ci_high"]), single)
+    verdict = shortcut_verdict(result.auc, (result.ci_low, result.ci_high), single)
     assert verdict.startswith("no file cue separates the classes")
 
 
 def test_constant_cues_give_exactly_one_half() -> None:
     rows = [ROW] * 6
     result = cue_auc(rows, [0, 0, 0, 1, 1, 1])
-    assert (result["auc"], result["ci_low"], result["ci_high"], result["folds"]) == (0.5, 0.5, 0.5, 3)
-    assert all(d["auc"] == 0.5 for d in single_cue_aucs(rows, [0, 0, 0, 1, 1, 1]))
+    assert (result.auc, result.ci_low, result.ci_high, result.folds) == (0.5, 0.5, 0.5, 3)
+    assert all(d.auc == 0.5 for d in single_cue_aucs(rows, [0, 0, 0, 1, 1, 1]))
 
 
 def test_single_cue_aucs_orientation_levels_and_missing() -> None:
     labels = [0, 0, 0, 1, 1, 1]
     widths = [{**ROW, "width": w} for w in (30, 20, 10, 3, 2, 1)]  # fakes smaller: AUC 0, reported 1
-    expected = [{"name": "width", "kind": "numeric", "auc": 1.0}]
+    expected = [CueAuc("width", "numeric", 1.0)]
     assert single_cue_aucs(widths, labels, cues=["width"]) == expected
+    assert [c.to_json() for c in expected] == [{"name": "width", "kind": "numeric", "auc": 1.0}]  # audit.json's
     formats = [{**ROW, "format": f} for f in ("JPEG", "PNG", "WEBP", "PNG", "WEBP", "WEBP")]
     # fake rates JPEG 0, PNG 1/2, WEBP 2/3; fake PNG beats 1.5 reals, each fake WEBP 2.5: 6.5 of 9 pairs
-    assert single_cue_aucs(formats, labels, cues=["format"])[0]["auc"] == pytest.approx(6.5 / 9)
+    assert single_cue_aucs(formats, labels, cues=["format"])[0].auc == pytest.approx(6.5 / 9)
     quality = [{**ROW, "jpeg_quality": q} for q in (90, 95, 90, None, 95, None)]
     # missing placed above 95: two fakes beat all 3 reals, the fake 95 beats 2.5: 8.5 of 9 pairs
-    assert single_cue_aucs(quality, labels, cues=["jpeg_quality"])[0]["auc"] == pytest.approx(8.5 / 9)
+    assert single_cue_aucs(quality, labels, cues=["jpeg_quality"])[0].auc == pytest.approx(8.5 / 9)
 
 
 def test_too_few_images_per_class_and_bad_labels() -> None:
@@ -132,7 +134,7 @@ def test_too_few_images_per_class_and_bad_labels() -> None:
 
 def test_folds_shrink_to_the_smaller_class() -> None:
     rows = [{**ROW, "width": w} for w in range(13)]
-    assert cue_auc(rows, [0, 0, 0] + [1] * 10, n_boot=50)["folds"] == 3
+    assert cue_auc(rows, [0, 0, 0] + [1] * 10, n_boot=50).folds == 3
 
 
 @pytest.mark.parametrize(("value", "ci", "start"), [
@@ -143,12 +145,12 @@ def test_folds_shrink_to_the_smaller_class() -> None:
     (0.40, (0.30, 0.48), "no file cue separates the classes (AUC 0.40 [0.30, 0.48]; below chance"),
 ])
 def test_verdict_bands(value: float, ci: tuple[float, float], start: str) -> None:
-    single = [{"name": "format", "kind": "categorical", "auc": 0.9}]
+    single = [CueAuc("format", "categorical", 0.9)]
     assert shortcut_verdict(value, ci, single).startswith(start)
 
 
 def test_verdict_advice_follows_the_strongest_cue_and_checks_ci() -> None:
-    single = [{"name": "width", "kind": "numeric", "auc": 1.0}]
+    single = [CueAuc("width", "numeric", 1.0)]
     assert "resize both classes to one size" in shortcut_verdict(1.0, (1.0, 1.0), single)
     assert "strongest" not in shortcut_verdict(0.9, (0.85, 0.95))
     with pytest.raises(ValueError, match="ci must be a finite"):

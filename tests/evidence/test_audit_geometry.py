@@ -12,6 +12,7 @@ import pytest
 
 from aigc_explain.audit import main as audit_main
 from aigc_explain.evidence.geometry import choose_geometry
+from aigc_explain.runs.audit_summary import AuditSummary, Geometry
 from aigc_explain.synth.photos import random_crops
 
 FAST = ["--n-boot", "200", "--n-perm", "99", "--no-progress"]
@@ -32,26 +33,31 @@ def tiny(tmp_path: Path, photos, image_io) -> Path:
 
 def test_32_px_images_are_audited_at_native_size_without_an_upsampling_peak(tiny: Path, tmp_path: Path):
     assert audit_main(["--data", str(tiny), "--out", str(tmp_path / "a"), *FAST]) == 0  # default --size 224
-    summary = json.loads((tmp_path / "a" / "audit.json").read_text())
-    geometry = summary["geometry"]
-    assert geometry["size"] == 32 and geometry["n_enlarged"] == 0 and not geometry["stated"]
-    assert not summary["fingerprint"]["periodic_peak"]
-    assert "up-sampling leaves" not in summary["verdict"] and "enlarged" not in summary["verdict"]
+    raw = json.loads((tmp_path / "a" / "audit.json").read_text())
+    summary = AuditSummary.from_json(raw)
+    geometry = summary.geometry
+    assert geometry.size == 32 and geometry.n_enlarged == 0 and not geometry.stated
+    assert raw["geometry"]["stated"] is False and raw["geometry"]["statement"] == ""
+    assert not summary.overall.pixels.fingerprint.periodic_peak
+    assert "up-sampling leaves" not in summary.verdict and "enlarged" not in summary.verdict
     assert "The audit enlarged no image." in (tmp_path / "a" / "audit.md").read_text()
 
 
 def test_an_explicit_enlargement_is_stated_everywhere(tiny: Path, tmp_path: Path):
     out = tmp_path / "b"
     assert audit_main(["--data", str(tiny), "--out", str(out), "--enlarge", *FAST]) == 0
-    summary = json.loads((out / "audit.json").read_text())
-    geometry = summary["geometry"]
-    assert geometry["size"] == 224 and geometry["max_enlargement"] == 7.0 and geometry["stated"]
-    assert "the audit itself enlarged 80 image(s) to 224 px, up to 7.0x" in geometry["statement"]
-    assert "The audit itself enlarged 80 image(s)" in summary["verdict"]
+    raw = json.loads((out / "audit.json").read_text())
+    summary = AuditSummary.from_json(raw)
+    geometry = summary.geometry
+    assert geometry.size == 224 and geometry.max_enlargement == 7.0 and geometry.stated
+    assert "the audit itself enlarged 80 image(s) to 224 px, up to 7.0x" in geometry.statement()
+    assert raw["geometry"]["stated"] is True and raw["geometry"]["statement"] == geometry.statement()  # in the file
+    assert "The audit itself enlarged 80 image(s)" in summary.verdict
     assert "The audit itself enlarged 80 image(s)" in (out / "audit.md").read_text()
-    if summary["fingerprint"]["periodic_peak"]:  # the old default's "peak": said to be ours, not the data's
-        assert "enlarged alike by the audit" in summary["verdict"]
-    assert summary["fingerprint"]["compared"] == "fakes and reals after the same resize"
+    peak = summary.overall.pixels.fingerprint
+    if peak.periodic_peak:  # the old default's "peak": said to be ours, not the data's
+        assert "enlarged alike by the audit" in summary.verdict
+    assert peak.compared == "fakes and reals after the same resize"
 
 
 def test_geometry_rule():
@@ -59,6 +65,7 @@ def test_geometry_rule():
     mixed = choose_geometry([32, 64, 64], 224)
     assert mixed.size == 64 and mixed.n_enlarged == 1 and mixed.max_enlargement == 2.0 and not mixed.stated
     assert choose_geometry([32], 224, enlarge=True).statement().startswith("the audit itself enlarged 1 image(s)")
+    assert Geometry.from_json(mixed.to_json()) == mixed and mixed.to_json()["statement"] == mixed.statement()
 
 
 def test_new_settings_are_checked_in_one_line(tiny: Path, tmp_path: Path, error_line):

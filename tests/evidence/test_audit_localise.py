@@ -19,16 +19,17 @@ SETTINGS = AuditSettings(n_boot=300)  # default --size: native 160 px is kept
 @pytest.mark.parametrize("plant", ["corner", "center"])
 def test_a_faint_plant_in_different_photos_is_localised_beyond_the_null(photo_classes, plant):
     summary = run_audit(photo_classes(n=48, size=160, plant=plant), SETTINGS).summary
-    share = summary["pixel_corner_share"]
-    assert share["p_value"] < 0.05 and summary["localisation"]["n_perm"] == 200
+    pixels = summary.overall.pixels
+    share = pixels.corner_share
+    assert share.p_value < 0.05 and pixels.localisation.n_perm == 200 and share == pixels.localisation.fake.corner_share
     if plant == "corner":
-        assert share["mean"] >= 0.8 and share["ci95"][0] > 0.5
-        assert "it lies in the corners" in summary["verdict"]
+        assert share.mean >= 0.8 and share.ci95[0] > 0.5
+        assert "it lies in the corners" in summary.verdict
     else:
-        assert share["mean"] <= 0.3 and share["ci95"][1] < 0.5
-        assert "it lies in the centre" in summary["verdict"]
-    assert f"permutation p = {share['p_value']:.3g}" in summary["verdict"]
-    json.dumps(summary)
+        assert share.mean <= 0.3 and share.ci95[1] < 0.5
+        assert "it lies in the centre" in summary.verdict
+    assert f"permutation p = {share.p_value:.3g}" in summary.verdict
+    json.dumps(summary.to_json(), allow_nan=False)
 
 
 def test_two_halves_of_the_same_reals_have_no_localised_difference(photo_classes):
@@ -37,10 +38,10 @@ def test_two_halves_of_the_same_reals_have_no_localised_difference(photo_classes
     for i, path in enumerate(sorted((root / "0_real").iterdir())):  # both classes: halves of the same reals
         path.replace(fakes[i]) if i % 2 else fakes[i].unlink()
     summary = run_audit(root, SETTINGS).summary
-    loc = summary["localisation"]
-    assert not loc["fake"]["localised"] and not loc["real"]["localised"]
-    assert "There is no localised difference" in summary["verdict"]
-    assert "lies in the" not in summary["verdict"]
+    loc = summary.overall.pixels.localisation
+    assert not loc.fake.localised and not loc.real.localised
+    assert "There is no localised difference" in summary.verdict
+    assert "lies in the" not in summary.verdict
 
 
 def test_the_null_of_the_share_is_calibrated_on_shuffled_noise():
@@ -50,7 +51,7 @@ def test_the_null_of_the_share_is_calibrated_on_shuffled_noise():
     for seed in range(40):
         x = rng.lognormal(0, 1, size=(60, 64)).astype(np.float32)  # heavy-tailed, like residual energy
         out = localise(np.log(x), np.repeat([0, 1], 30), (8, 8), n_perm=99, n_boot=20, seed=seed)
-        ps.append(out["fake"]["corner_share"]["p_value"])
+        ps.append(out.fake.corner_share.p_value)
     assert 0 <= np.mean(np.array(ps) < 0.05) <= 0.15
 
 

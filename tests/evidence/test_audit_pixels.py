@@ -63,17 +63,19 @@ def test_binomial_residual_keeps_checkerboard_and_drops_constant():
 
 def test_corner_plant_gives_high_corner_share(corner_data):
     summary = _evidence(*corner_data).region_summary()
-    share = summary["corner_share"]
-    assert share["ci95"][0] > 0.8 and share["mean"] > 0.8 and share["n"] == 2 * N
-    assert not summary["empty"] and summary["excess_energy"] > 1.0
-    assert summary["block"] == 8 and summary["grid"] == [8, 8]
-    json.dumps(summary)  # JSON-safe
+    share = summary.corner_share
+    assert share.ci95[0] > 0.8 and share.mean > 0.8 and share.n == 2 * N
+    assert not summary.empty and summary.excess_energy > 1.0
+    assert summary.block == 8 and summary.grid == (8, 8)
+    data = json.loads(json.dumps(summary.to_json(), allow_nan=False))  # JSON-safe
+    assert data["grid"] == [8, 8] and list(data)[:4] == ["corner_mass", "center_mass", "border_mass", "corner_share"]
+    assert type(summary).from_json(data) == summary
 
 
 def test_center_plant_gives_low_corner_share():
     summary = _evidence(*_dataset("center", seed=1)).region_summary()
-    assert summary["corner_share"]["ci95"][1] < 0.2
-    assert summary["center_mass"]["ci95"][0] > 0.8
+    assert summary.corner_share.ci95[1] < 0.2
+    assert summary.center_mass.ci95[0] > 0.8
 
 
 def test_plant_shows_in_difference_and_t_map(corner_data):
@@ -93,8 +95,8 @@ def test_null_control_shows_no_localised_difference():
     assert abs(diff.mean()) < 0.05 * real_level and np.abs(diff).mean() < 0.5 * real_level
     assert (np.abs(ev.t_map()) > 4).mean() < 0.005  # t_78 gives ~1e-4 by chance
     summary = ev.region_summary()
-    assert summary["excess_energy"] < 0.1  # vs > 1 for the plant
-    lo, hi = summary["corner_share"]["ci95"]
+    assert summary.excess_energy < 0.1  # vs > 1 for the plant
+    lo, hi = summary.corner_share.ci95
     assert hi - lo > 0.2 and lo < 0.8 and hi > 0.2  # wide, and neither plant's verdict
 
 
@@ -102,8 +104,8 @@ def test_fakes_nowhere_above_reals_is_flagged_empty():
     ev = PixelEvidence((SIZE, SIZE), n_boot=20)
     ev.add(np.stack([np.full((SIZE, SIZE), 2.0), np.full((SIZE, SIZE), 1.0)]), [0, 1])
     summary = ev.region_summary()
-    assert summary["empty"] is True and summary["excess_energy"] == 0.0
-    assert all(summary[k]["mean"] is None and summary[k]["ci95"] == [None, None] for k in
+    assert summary.empty is True and summary.excess_energy == 0.0
+    assert all(getattr(summary, k).mean is None and getattr(summary, k).ci95 == (None, None) for k in
                ("corner_mass", "center_mass", "border_mass", "corner_share"))
 
 
@@ -139,8 +141,8 @@ def test_streaming_equals_batch_and_merge(corner_data):
         np.testing.assert_allclose(other.t_map(), batch.t_map(), rtol=1e-10, atol=1e-10)
         # weights hang on (seed, image id), so the bootstrap replicates agree too
         np.testing.assert_allclose(other.boot.sums, batch.boot.sums, rtol=1e-10)
-        got, want = other.region_summary()["corner_share"], batch.region_summary()["corner_share"]
-        assert got["ci95"] == pytest.approx(want["ci95"], rel=1e-9) and got["mean"] == pytest.approx(want["mean"])
+        got, want = other.region_summary().corner_share, batch.region_summary().corner_share
+        assert got.ci95 == pytest.approx(want.ci95, rel=1e-9) and got.mean == pytest.approx(want.mean)
 
 
 def _savez(ev: PixelEvidence):
@@ -163,16 +165,16 @@ def test_poisson_bootstrap_is_deterministic_for_a_seed(corner_data):
     a, b = _evidence(*corner_data, seed=7), _evidence(*corner_data, seed=7)
     c = _evidence(*corner_data, seed=8)
     assert a.region_summary() == b.region_summary()
-    assert a.region_summary()["corner_share"]["ci95"] != c.region_summary()["corner_share"]["ci95"]
+    assert a.region_summary().corner_share.ci95 != c.region_summary().corner_share.ci95
 
 
 def test_block_one_point_estimate_is_region_masses_of_difference(corner_data):
     ev = _evidence(*corner_data, n_boot=10, block=1)
     masses = region_masses(ev.difference_map())
     summary = ev.region_summary()
-    assert summary["grid"] == [SIZE, SIZE]
-    assert summary["corner_share"]["mean"] == pytest.approx(float(masses.corner_share[0]), rel=1e-12)
-    assert summary["border_mass"]["mean"] == pytest.approx(float(masses.border_mass[0]), rel=1e-12)
+    assert summary.grid == (SIZE, SIZE)
+    assert summary.corner_share.mean == pytest.approx(float(masses.corner_share[0]), rel=1e-12)
+    assert summary.border_mass.mean == pytest.approx(float(masses.border_mass[0]), rel=1e-12)
 
 
 def test_block_rule_keeps_region_boundaries():

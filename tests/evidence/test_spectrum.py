@@ -1,5 +1,6 @@
-"""The spectrum command: a planted periodic pattern peaks at its radius, the npz holds exactly the
-per-image spectra's mean and std, sizes are never mixed silently, figures are real PNGs."""
+"""The spectrum command and its library job (``write_spectrum_run``): a planted periodic pattern peaks at its
+radius, the npz holds exactly the per-image spectra's mean and std, sizes are never mixed silently, figures are
+real PNGs, summary.json is typed and written as before."""
 
 import json
 from pathlib import Path
@@ -90,3 +91,47 @@ def test_spectrum_user_errors(tmp_path: Path, capsys):
     assert spectrum_main(["--images", str(tmp_path), "--out", str(tmp_path / "o"), "--size", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "does not exist" in err[0] and "--size must be >= 2" in err[1]
+
+
+SUMMARY_TODAY = {"classes": {"real": {"n": 6, "image_size": [32, 32]}, "fake": {"n": 6, "image_size": [32, 32]}},
+                 "resized_to": None, "gray": "ITU-R 601 luma, 0-255", "log": "natural log of |FFT|^2 + 1e-10",
+                 "freq": "ring radius / min(H, W), cycles per pixel", "n_skipped": 0}
+
+
+def test_the_command_prints_and_writes_what_it_did(spectral_data, tmp_path: Path, capsys):
+    root, _ = spectral_data
+    out = tmp_path / "spec"
+    capsys.readouterr()
+    assert spectrum_main(["--images", str(root), "--out", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out) == {"out": str(out), "classes": {"real": 6, "fake": 6}}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary == SUMMARY_TODAY and list(summary) == list(SUMMARY_TODAY)  # the same keys in the same order
+
+
+def test_write_spectrum_run_is_the_library_job(spectral_data, tmp_path: Path):
+    from aigc_explain.evidence.spectrum import SpectrumSummary, write_spectrum_run
+
+    root, _ = spectral_data
+    result = write_spectrum_run(images=root, out=tmp_path / "spec", arguments={"images": str(root)})
+    assert result.out == tmp_path / "spec" and result.summary.classes["fake"].n == 6
+    assert result.summary.classes["real"].image_size == [SIZE, SIZE] and result.summary.resized_to is None
+    npz = np.load(result.out / "spectra.npz")
+    assert set(npz.files) == set(result.arrays) and all(np.array_equal(npz[k], v) for k, v in result.arrays.items())
+    written = json.loads((result.out / "summary.json").read_text())
+    assert written == result.summary.to_json() == SUMMARY_TODAY
+    assert SpectrumSummary.from_json(written).to_json() == written
+    for flags, message in (({"size": 1}, "--size must be >= 2 pixels, got 1"),
+                           ({"limit": 0}, "--limit must be >= 1, got 0")):
+        with pytest.raises(ValueError, match=message):
+            write_spectrum_run(images=root, out=tmp_path / "other", arguments={}, **flags)
+    assert not (tmp_path / "other").exists()
+
+
+def test_spectrum_summary_names_a_wrong_value():
+    from aigc_explain.evidence.spectrum import SpectrumSummary
+    from aigc_explain.runs.records import RecordError
+
+    with pytest.raises(RecordError, match=r"summary.json.classes.fake.n: expected an integer"):
+        SpectrumSummary.from_json({**SUMMARY_TODAY, "classes": {"fake": {"n": "6", "image_size": [32, 32]}}})
+    with pytest.raises(RecordError, match="summary.json: lacks 'resized_to'"):
+        SpectrumSummary.from_json({"classes": {}})

@@ -13,6 +13,24 @@ from aigc_explain.runs.contract import CSV_COLUMNS
 from aigc_explain.runs.folders import mark_complete
 
 
+def _groups(shares: dict[str, list[float]], probs: dict[str, float]) -> dict:
+    """summary.json's groups for these per-image corner shares (masses as the rows say)."""
+    from aigc_explain.analysis.stats import summarize
+
+    members = {"all": [v for vs in shares.values() for v in vs], **shares,
+               "pred_real": [v for k, vs in shares.items() if probs[k] < 0.5 for v in vs],
+               "pred_fake": [v for k, vs in shares.items() if probs[k] >= 0.5 for v in vs]}
+    out = {}
+    for group, values in members.items():
+        if not values:
+            continue
+        v = np.asarray(values, dtype=np.float64)
+        out[group] = {"n": len(v), "n_empty": int((~np.isfinite(v)).sum()),
+                      **{key: summarize(m, n_boot=50) for key, m in (("corner_mass", v / 2), ("center_mass", (1 - v) / 2),
+                                                                    ("border_mass", v / 4), ("corner_share", v))}}
+    return out
+
+
 def _make_cam_run(folder: Path, shares: dict[str, list[float]], *, size: int = 16, peak: tuple[int, int] = (0, 0),
                  probs: dict[str, float] | None = None, layer: str = "layer2", map_size: tuple[int, int] = (4, 4),
                  prefix: str = "/img") -> Path:
@@ -35,9 +53,9 @@ def _make_cam_run(folder: Path, shares: dict[str, list[float]], *, size: int = 1
     maps["all"] = (maps["real"] + maps["fake"]) / 2
     for group, m in maps.items():
         np.save(folder / f"mean_cam_{group}.npy", m)
-    summary = {"method": "gradcam", "target": "fake", "layer": layer, "map_size": list(map_size),
-               "input_size": [size, size], "n_images": len(rows), "accuracy": None,
-               "regions": {"corner_frac": 0.25, "center_frac": 0.5, "border_frac": 0.125}}
+    summary = {"schema_version": 1, "groups": _groups(shares, probs), "n_images": len(rows), "n_skipped": 0,
+               "accuracy": None, "method": "gradcam", "target": "fake", "layer": layer, "map_size": list(map_size),
+               "input_size": [size, size], "regions": {"corner_frac": 0.25, "center_frac": 0.5, "border_frac": 0.125}}
     (folder / "summary.json").write_text(json.dumps(summary))
     mark_complete(folder, "cam")  # as the cam command does last
     return folder

@@ -56,10 +56,10 @@ def test_comparison_json_holds_the_numbers_put_in(tmp_path: Path, make_cam_run):
 def test_identical_runs_differ_by_nothing(tmp_path: Path, make_cam_run):
     a = make_cam_run(tmp_path / "a", SHARES_A)
     result = compare_runs(load_cam_run(a), load_cam_run(a), ("x", "y"), n_perm=100, n_boot=100)
-    for entry in result["classes"].values():
-        assert entry["mean_map"]["max_abs_difference"] == 0.0
-        test = entry["corner_share"]["test"]
-        assert test["diff"] == 0.0 and test["p_permutation"] == 1.0
+    for entry in result.classes.values():
+        assert entry.mean_map.max_abs_difference == 0.0
+        test = entry.corner_share.test
+        assert test.diff == 0.0 and test.p_permutation == 1.0
 
 
 def test_labels_and_different_input_sizes(tmp_path: Path, make_cam_run):

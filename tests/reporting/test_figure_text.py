@@ -4,12 +4,20 @@ import numpy as np
 
 from aigc_explain.reporting.panels import comparison_finding, curves_figure
 from aigc_explain.reporting.trust import planted_figure
+from aigc_explain.runs.check_summaries import PlantedRow
+from aigc_explain.runs.comparison_summary import (ClassComparison, ComparisonSummary, GroupTest, ImageOverlap,
+                                                  MapDistance, MassComparison, ResamplingSettings)
+from aigc_explain.runs.summaries import Interval
 
 
 def _comparison(a, b, p):
-    return {"labels": ["unaugmented", "augmented"],
-            "classes": {"fake": {"corner_share": {"unaugmented": {"mean": a}, "augmented": {"mean": b},
-                                                  "test": {"p_permutation": p}}}}}
+    mass = MassComparison(per_run={"unaugmented": Interval(a), "augmented": Interval(b)},
+                          test=GroupTest(p_permutation=p))
+    fake = ClassComparison(counts={}, not_measurable=None, corner_mass=mass, center_mass=mass, border_mass=mass,
+                           corner_share=mass, mean_map=MapDistance(available=False))
+    return ComparisonSummary(schema_version=1, labels=("unaugmented", "augmented"), difference="", runs={},
+                             differences=[], images=ImageOverlap(True, 1, 1, 1), classes={"fake": fake},
+                             settings=ResamplingSettings(10, 10, 0, 0.95))
 
 
 def test_comparison_title_states_the_finding_only_when_the_test_supports_it():
@@ -21,8 +29,8 @@ def test_comparison_title_states_the_finding_only_when_the_test_supports_it():
 
 
 def _row(mean, lo, hi, passes):
-    return {"method": "gradcam", "layer_name": "features.13", "map_size": [6, 6], "passes": passes,
-            "masses": {"corner_share": {"mean": mean, "ci95": [lo, hi]}}}
+    return PlantedRow(method="gradcam", layer="auto", layer_name="features.13", map_size=(6, 6), n=4, n_empty=0,
+                      fake_recall=1.0, masses={"corner_share": Interval(mean, (lo, hi), 4)}, passes=passes)
 
 
 def test_planted_figure_says_when_the_benchmark_is_inconclusive():

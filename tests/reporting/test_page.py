@@ -157,7 +157,7 @@ def test_unit_cam_is_grad_cams_heat_map():
 def test_report_writes_the_page_with_its_figures(tmp_path: Path):
     run = synthetic_run(tmp_path, 6)
     out = tmp_path / "report"
-    results = write_report_run({"synthetic": load_run(run)}, out, arguments={})
+    results = write_report_run({"synthetic": load_run(run)}, out=out, arguments={})
     page = (out / "index.html").read_text()
     for figure in results["figures"]:
         assert f'src="{figure["file"]}"' in page

@@ -161,3 +161,51 @@ def test_report_shows_a_diagnose_run_beside_the_cams(runs: dict[str, Path], tmp_
     assert "bands_diag.png" in stems and "shuffle_diag.png" in stems and "patch_map_diag.png" in stems
     verdict = json.loads((diag / "diagnose.json").read_text())["verdict"]
     assert any(n.startswith("diag (diagnose): ") and verdict[0] in n for n in results["notes"])
+
+
+def test_the_panel_list_drives_help_docstring_and_report(runs: dict[str, Path], tmp_path: Path, capsys,
+                                                         monkeypatch):
+    import aigc_explain.reporting.report as report
+
+    names = [p.name for p in report.PANELS]
+    assert {"audit", "model_vs_data", "diagnose"} <= set(names)
+    with pytest.raises(SystemExit):
+        report_main(["--help"])
+    text = capsys.readouterr().out
+    assert all(f"\n  {p.name:<14} " in text and f"\n  {p.name:<14} " in report.__doc__ for p in report.PANELS)
+    monkeypatch.setattr(report, "PANELS", report.PANELS[1:])  # without the curves panel there are no curves
+    assert report_main(["--runs", str(runs["hand_train"]), "--out", str(tmp_path / "r")]) == 0
+    results = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert [f["file"] for f in results["figures"]] == ["01_results_table.png"]
+
+
+def test_every_figure_is_written_once_under_its_final_name(runs: dict[str, Path], tmp_path: Path, monkeypatch):
+    import os
+
+    from aigc_explain.reporting.report import build_report
+
+    twin = tmp_path / "twin_cam"  # a second CAM run of the same images: the report compares the two
+    shutil.copytree(runs["plain_cam"], twin)
+    mark_complete(twin, "cam")
+    loaded = {"plain_cam": load_run(runs["plain_cam"]), "twin_cam": load_run(twin)}
+    out = tmp_path / "report"
+    out.mkdir()
+    replaced, real_replace = [], os.replace
+
+    def replace(src, dst, *args, **kwargs):
+        replaced.append((Path(src), Path(dst)))
+        return real_replace(src, dst, *args, **kwargs)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"a file was renamed after it was written: {args}")
+
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(os, "rename", refuse)
+    monkeypatch.setattr(Path, "rename", refuse)
+    results = build_report(loaded, out, n_perm=50, n_boot=50)
+    figures = [f["file"] for f in results["figures"]]
+    assert [f for f in figures if "comparison" in f] == ["09_comparison.png"]
+    written = [dst.name for src, dst in replaced if dst.parent == out]
+    assert not {src for src, _ in replaced} & {dst for _, dst in replaced}  # only temporary files moved into place
+    pngs = [name for name in written if name.endswith(".png")]
+    assert sorted(pngs) == sorted(figures) == sorted(p.name for p in out.glob("*.png"))  # each once, all kept

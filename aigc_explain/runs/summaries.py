@@ -1,0 +1,150 @@
+"""The typed summaries of a CAM run (``summary.json``), beside the contract they describe (``runs.contract``).
+
+``CamSummary.from_json(json.load(...))`` reads a summary written by any run of this schema; ``to_json()``
+gives back the same object, key for key, so the files written are the files read. Standard library only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from aigc_explain.runs.contract import SUMMARY_SCHEMA_VERSION
+from aigc_explain.runs.records import Record, omit_if_none
+
+
+@dataclass(frozen=True)
+class Interval(Record):
+    """A mean with its 95% bootstrap interval over ``n`` finite values (None where undefined)."""
+    mean: float | None
+    ci95: tuple[float | None, float | None] = (None, None)
+    n: int = 0
+
+    @property
+    def lo(self) -> float | None:
+        return self.ci95[0]
+
+    @property
+    def hi(self) -> float | None:
+        return self.ci95[1]
+
+    @property
+    def defined(self) -> bool:
+        return self.mean is not None and math.isfinite(self.mean)
+
+    def format(self, digits: int = 3) -> str:
+        """``0.731 [0.695, 0.764]``; ``n/a`` when the mean is undefined."""
+        if not self.defined:
+            return "n/a"
+        ci = f" [{self.lo:.{digits}f}, {self.hi:.{digits}f}]" if self.lo is not None and self.hi is not None else ""
+        return f"{self.mean:.{digits}f}{ci}"
+
+
+@dataclass(frozen=True)
+class GroupStats(Record):
+    """One group of a CAM run (all, real, fake, pred_real, pred_fake): counts and region masses."""
+    n: int
+    n_empty: int
+    corner_mass: Interval
+    center_mass: Interval
+    border_mass: Interval
+    corner_share: Interval
+
+    def mass(self, key: str) -> Interval:
+        """One of ``runs.contract.MASS_KEYS`` by name."""
+        if key not in ("corner_mass", "center_mass", "border_mass", "corner_share"):
+            raise ValueError(f"{key!r} is not a region mass; use corner_mass, center_mass, border_mass or "
+                             f"corner_share")
+        return getattr(self, key)
+
+
+@dataclass(frozen=True)
+class Regions(Record):
+    corner_frac: float = 0.25
+    center_frac: float = 0.5
+    border_frac: float = 0.125
+
+
+@dataclass(frozen=True)
+class Selection(Record):
+    """Which images the whole (unsharded) run selects: the folder, how many, and a hash of their paths."""
+    images: str
+    n: int
+    paths_sha256: str
+
+
+@dataclass(frozen=True)
+class CamSummary(Record):
+    """``summary.json`` of a CAM run."""
+    SCHEMA = SUMMARY_SCHEMA_VERSION
+    NAME = "summary.json"
+
+    schema_version: int
+    groups: dict[str, GroupStats]
+    n_images: int
+    n_skipped: int
+    accuracy: float | None
+    method: str
+    target: str
+    layer: str
+    map_size: tuple[int, int]
+    input_size: tuple[int, int]
+    warnings: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    detector: dict[str, Any] = field(default_factory=dict)
+    selection: Selection | None = None
+    layer_choice: dict[str, Any] | None = None
+    preprocessing: dict[str, Any] | None = omit_if_none()  # run_extra: the detector's input pipeline
+    checkpoint_sha256: str | None = omit_if_none()
+    versions: dict[str, Any] | None = omit_if_none()
+    regions: Regions = field(default_factory=Regions)
+    extra: dict[str, Any] = field(default_factory=dict)  # keys a caller added (save_result's extra_summary)
+
+    def group(self, name: str) -> GroupStats | None:
+        """The group's statistics, None when the run had no image in it."""
+        return self.groups.get(name)
+
+    def to_json(self) -> dict[str, Any]:
+        out = super().to_json()  # keys a caller added come before the regions, as the writer always put them
+        regions = out.pop("regions")
+        for k in self.extra:
+            out[k] = out.pop(k)
+        out["regions"] = regions
+        return out
+
+
+Pair = tuple[float | None, float | None]
+
+
+@dataclass(frozen=True)
+class MetricIntervals(Record):
+    """Stratified bootstrap 95% intervals of the evaluation metrics."""
+    accuracy: Pair = (None, None)
+    real_acc: Pair = (None, None)
+    fake_acc: Pair = (None, None)
+    average_precision: Pair = (None, None)
+    roc_auc: Pair = (None, None)
+
+
+@dataclass(frozen=True)
+class EvaluationMetrics(Record):
+    """``metrics.json`` of an evaluation run (``core.evaluation.evaluate_folder``): accuracy overall and per
+    class, AP and ROC AUC (None with one class), counts, the threshold, and their intervals."""
+    NAME = "metrics.json"
+
+    accuracy: float
+    real_acc: float | None
+    fake_acc: float | None
+    average_precision: float | None
+    roc_auc: float | None
+    n_real: int
+    n_fake: int
+    threshold: float
+    ci95: MetricIntervals
+    folder: str | None = omit_if_none()
+    n_skipped: int | None = omit_if_none()
+    reencode: str | None = None
+    amp: dict[str, Any] | None = omit_if_none()  # {"used", "reason"}: the precision inference ran in
+    warnings: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
