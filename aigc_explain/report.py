@@ -47,9 +47,9 @@ def _run(args: argparse.Namespace) -> None:
     runs = {label: load_run(path) for label, path in zip(labels, args.runs)}
     results = write_report_run(runs, out=args.out, arguments=vars(args), overwrite=args.overwrite, n_perm=args.n_perm,
                                n_boot=args.n_boot, allow_different=args.allow_different)
-    lines = [f"report: {len(results['figures'])} figures in {args.out}; read {args.out}/index.md"]
-    lines += [f"  {n}" for n in results["notes"][:8]]
-    emit(args.json, {"out": str(args.out), "figures": len(results["figures"]), "index": f"{args.out}/index.md"}, lines)
+    lines = [f"report: {len(results.figures)} figures in {args.out}; read {args.out}/index.md"]
+    lines += [f"  {n}" for n in results.notes[:8]]
+    emit(args.json, {"out": str(args.out), "figures": len(results.figures), "index": f"{args.out}/index.md"}, lines)
 
 
 if __name__ == "__main__":

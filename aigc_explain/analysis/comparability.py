@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from aigc_explain.runs.comparison_summary import ImageOverlap, SettingDifference
+from aigc_explain.runs.records import to_plain
 from aigc_explain.runs.summaries import CamSummary
 
 
@@ -25,27 +27,28 @@ SETTINGS_COMPARED = ("method", "target", "layer")
 
 
 def setting_differences(summary_a: CamSummary, summary_b: CamSummary,
-                        labels: tuple[str, str]) -> list[dict[str, Any]]:
-    """``[{"setting", <label a>: value, <label b>: value}, …]`` for method, target and layer (and map size
-    when the layers agree by name but not in size, e.g. another input size)."""
+                        labels: tuple[str, str]) -> list[SettingDifference]:
+    """The settings the runs differ in, of method, target and layer (and map size when the layers agree by name
+    but not in size, e.g. another input size), each with both runs' values by label."""
     la, lb = labels
-    a, b = summary_a.to_json(), summary_b.to_json()
-    out = [{"setting": key, la: a.get(key), lb: b.get(key)} for key in SETTINGS_COMPARED if a.get(key) != b.get(key)]
-    if not out and a.get("map_size") != b.get("map_size"):
-        out.append({"setting": "map_size", la: a.get("map_size"), lb: b.get("map_size")})
-    return out
+
+    def differ(key: str) -> SettingDifference | None:
+        a, b = getattr(summary_a, key), getattr(summary_b, key)
+        return None if a == b else SettingDifference(setting=key, values={la: to_plain(a), lb: to_plain(b)})
+
+    out = [d for key in SETTINGS_COMPARED if (d := differ(key))]
+    return out or [d for d in (differ("map_size"),) if d]
 
 
-def describe_differences(differences: list[dict[str, Any]], labels: tuple[str, str]) -> str:
-    la, lb = labels
-    return "; ".join(f"{d['setting']} ({la}: {d[la]}, {lb}: {d[lb]})" for d in differences)
+def describe_differences(differences: list[SettingDifference]) -> str:
+    return "; ".join(d.describe() for d in differences)
 
 
-def refuse_or_record(differences: list[dict[str, Any]], labels: tuple[str, str], allow: bool) -> list[str]:
+def refuse_or_record(differences: list[SettingDifference], labels: tuple[str, str], allow: bool) -> list[str]:
     """Nothing when the runs agree; a ValueError when they differ and ``allow`` is off; else the warning lines."""
     if not differences:
         return []
-    text = describe_differences(differences, labels)
+    text = describe_differences(differences)
     if not allow:
         raise ValueError(f"the CAM runs {labels[0]} and {labels[1]} are not comparable: they differ in {text}; "
                          f"explain both with the same --method, --target and --layer, or pass --allow-different "
@@ -53,11 +56,11 @@ def refuse_or_record(differences: list[dict[str, Any]], labels: tuple[str, str],
     return [f"the runs differ in {text} (--allow-different): differences between them mix that with the detectors"]
 
 
-def image_overlap(paths_a: list[str], paths_b: list[str]) -> dict[str, Any]:
+def image_overlap(paths_a: list[str], paths_b: list[str]) -> ImageOverlap:
     """Whether two runs explained the same images (same paths, in any order) and how many they share."""
     sa, sb = set(paths_a), set(paths_b)
-    return {"same": sa == sb and len(sa) == len(paths_a) == len(paths_b), "n_a": len(paths_a), "n_b": len(paths_b),
-            "n_shared": len(sa & sb)}
+    return ImageOverlap(same=sa == sb and len(sa) == len(paths_a) == len(paths_b), n_a=len(paths_a),
+                        n_b=len(paths_b), n_shared=len(sa & sb))
 
 
 def not_measurable(map_size: Any, values: np.ndarray) -> str | None:

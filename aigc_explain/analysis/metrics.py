@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from aigc_explain.analysis.stats import bootstrap_samples, percentile_interval, to_json_float
+from aigc_explain.runs.summaries import EvaluationMetrics, MetricIntervals
 
 
 def _check_labels(labels: Any, name: str) -> np.ndarray:
@@ -46,12 +47,12 @@ def confusion(labels: Any, preds: Any) -> np.ndarray:
     return confusion_matrix(y, p, labels=[0, 1])
 
 
-def _interval(samples: np.ndarray) -> list[float | None]:
+def _interval(samples: np.ndarray) -> tuple[float | None, float | None]:
     lo, hi = percentile_interval(samples)
-    return [to_json_float(lo), to_json_float(hi)]
+    return (to_json_float(lo), to_json_float(hi))
 
 
-def _accuracy_cis(correct: np.ndarray, y: np.ndarray, *, n_boot: int, seed: int) -> dict[str, list]:
+def _accuracy_cis(correct: np.ndarray, y: np.ndarray, *, n_boot: int, seed: int) -> dict[str, tuple]:
     """Stratified bootstrap: each class is resampled on its own, so class counts stay fixed."""
     rng = np.random.default_rng(seed)
     real = bootstrap_samples(correct[y == 0], n_boot=n_boot, seed=rng)
@@ -80,7 +81,7 @@ def ranking_scores(p: np.ndarray, y: np.ndarray, weights: np.ndarray) -> tuple[n
     return ap, auc
 
 
-def _ranking_cis(p: np.ndarray, y: np.ndarray, *, n_boot: int, seed: int) -> dict[str, list]:
+def _ranking_cis(p: np.ndarray, y: np.ndarray, *, n_boot: int, seed: int) -> dict[str, tuple]:
     """Stratified bootstrap intervals of AP and ROC AUC (each class resampled on its own, in chunks)."""
     rng = np.random.default_rng([seed, 1])
     n_real, n_fake = int((y == 0).sum()), int((y == 1).sum())
@@ -98,11 +99,12 @@ def _ranking_cis(p: np.ndarray, y: np.ndarray, *, n_boot: int, seed: int) -> dic
 
 def binary_metrics(
     labels: Any, probs: Any, *, threshold: float = 0.5, n_boot: int = 1000, seed: int = 0
-) -> dict[str, Any]:
+) -> EvaluationMetrics:
     """Accuracy (overall, per class), AP and ROC AUC, each with a stratified bootstrap 95% CI.
 
     An image is predicted fake when ``prob >= threshold``. AP/AUC are None when only one class is
-    present; real_acc/fake_acc are None when that class is absent. All values are JSON-safe.
+    present; real_acc/fake_acc are None when that class is absent (never NaN). ``evaluation`` adds the
+    folder, the skipped files and the precision to the record (``EvaluationMetrics.replace``).
     """
     from sklearn.metrics import average_precision_score, roc_auc_score
 
@@ -113,16 +115,15 @@ def binary_metrics(
     correct = ((p >= threshold).astype(np.int64) == y).astype(np.float64)
     n_real, n_fake = int((y == 0).sum()), int((y == 1).sum())
     both = n_real > 0 and n_fake > 0
-    return {
-        "accuracy": float(correct.mean()),
-        "real_acc": to_json_float(correct[y == 0].mean()) if n_real else None,
-        "fake_acc": to_json_float(correct[y == 1].mean()) if n_fake else None,
-        "average_precision": to_json_float(average_precision_score(y, p)) if both else None,
-        "roc_auc": to_json_float(roc_auc_score(y, p)) if both else None,
-        "n_real": n_real,
-        "n_fake": n_fake,
-        "threshold": float(threshold),
-        "ci95": {**_accuracy_cis(correct, y, n_boot=n_boot, seed=seed),
-                 **(_ranking_cis(p, y, n_boot=n_boot, seed=seed) if both else
-                    {"average_precision": [None, None], "roc_auc": [None, None]})},
-    }
+    return EvaluationMetrics(
+        accuracy=float(correct.mean()),
+        real_acc=to_json_float(correct[y == 0].mean()) if n_real else None,
+        fake_acc=to_json_float(correct[y == 1].mean()) if n_fake else None,
+        average_precision=to_json_float(average_precision_score(y, p)) if both else None,
+        roc_auc=to_json_float(roc_auc_score(y, p)) if both else None,
+        n_real=n_real,
+        n_fake=n_fake,
+        threshold=float(threshold),
+        ci95=MetricIntervals(**_accuracy_cis(correct, y, n_boot=n_boot, seed=seed),
+                             **(_ranking_cis(p, y, n_boot=n_boot, seed=seed) if both else {})),
+    )

@@ -2,7 +2,8 @@
 
 Used to say whether, e.g., the corner share of fake images differs from that of real images, with an
 honest interval rather than a bare mean. NaN values (empty CAMs) are dropped everywhere, and every
-dict result is JSON-safe (NaN becomes None).
+result is a typed record (``runs.summaries``: ``Interval``, ``GroupTest``, ``PairedTest``) whose JSON is safe
+(NaN becomes None).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from aigc_explain.runs.summaries import GroupTest, Interval, PairedTest
 
 # Resampling draws at most this many values per chunk (about 32 MB of float64) to bound memory.
 _CHUNK_ELEMENTS = 1 << 22
@@ -106,12 +109,12 @@ def bootstrap_ci(
     return percentile_interval(samples, confidence=confidence)
 
 
-def summarize(values: Any, *, n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
-    """{"mean", "ci95": [lo, hi], "n"} over the finite values; JSON-safe (None where undefined)."""
+def summarize(values: Any, *, n_boot: int = 2000, seed: int = 0) -> Interval:
+    """The mean of the finite values with its bootstrap 95% interval and their count (None where undefined)."""
     x = _finite(values, "values")
     lo, hi = bootstrap_ci(x, n_boot=n_boot, seed=seed)
     mean = float(x.mean()) if x.size else None
-    return {"mean": to_json_float(mean), "ci95": [to_json_float(lo), to_json_float(hi)], "n": int(x.size)}
+    return Interval(mean=to_json_float(mean), ci95=(to_json_float(lo), to_json_float(hi)), n=int(x.size))
 
 
 def permutation_test(
@@ -156,10 +159,10 @@ def mann_whitney(a: Any, b: Any) -> float:
 
 def compare_groups(
     a: Any, b: Any, *, n_perm: int = 10000, n_boot: int = 2000, seed: int = 0
-) -> dict[str, Any]:
+) -> GroupTest:
     """Compare two groups: means, diff = mean_a - mean_b with a bootstrap 95% CI, and two p-values.
 
-    The CI resamples each group independently. JSON-safe: undefined values are None.
+    The CI resamples each group independently. Undefined values are None.
     """
     xa, xb = _finite(a, "a"), _finite(b, "b")
     mean_a = float(xa.mean()) if xa.size else math.nan
@@ -170,16 +173,16 @@ def compare_groups(
     lo, hi = (math.nan, math.nan)
     if boot_a.size and boot_b.size:
         lo, hi = percentile_interval(boot_a - boot_b)
-    return {
-        "mean_a": to_json_float(mean_a),
-        "mean_b": to_json_float(mean_b),
-        "diff": to_json_float(mean_a - mean_b),
-        "diff_ci95": [to_json_float(lo), to_json_float(hi)],
-        "p_permutation": to_json_float(permutation_test(xa, xb, n_perm=n_perm, seed=seed)),
-        "p_mann_whitney": to_json_float(mann_whitney(xa, xb)),
-        "n_a": int(xa.size),
-        "n_b": int(xb.size),
-    }
+    return GroupTest(
+        mean_a=to_json_float(mean_a),
+        mean_b=to_json_float(mean_b),
+        diff=to_json_float(mean_a - mean_b),
+        diff_ci95=(to_json_float(lo), to_json_float(hi)),
+        p_permutation=to_json_float(permutation_test(xa, xb, n_perm=n_perm, seed=seed)),
+        p_mann_whitney=to_json_float(mann_whitney(xa, xb)),
+        n_a=int(xa.size),
+        n_b=int(xb.size),
+    )
 
 
 def sign_flip_test(diffs: Any, *, n_perm: int = 10000, seed: int = 0) -> float:
@@ -200,25 +203,16 @@ def sign_flip_test(diffs: Any, *, n_perm: int = 10000, seed: int = 0) -> float:
     return (count + 1) / (n_perm + 1)
 
 
-def compare_paired(a: Any, b: Any, *, n_perm: int = 10000, seed: int = 0) -> dict[str, Any]:
+def compare_paired(a: Any, b: Any, *, n_perm: int = 10000, seed: int = 0) -> PairedTest:
     """Per-item differences a - b of aligned values (pairs with a NaN dropped): their mean, a sign-flip
-    permutation p and a Wilcoxon signed-rank p. JSON-safe."""
+    permutation p and a Wilcoxon signed-rank p (None where undefined)."""
     from scipy.stats import wilcoxon
 
     d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
     d = d[np.isfinite(d)]
     if d.size == 0:
-        return {"n_pairs": 0, "mean_diff": None, "p_sign_flip": None, "p_wilcoxon": None}
+        return PairedTest(n_pairs=0, mean_diff=None, p_sign_flip=None, p_wilcoxon=None)
     p_w = float(wilcoxon(d).pvalue) if np.any(d != 0) else math.nan
-    return {"n_pairs": int(d.size), "mean_diff": to_json_float(d.mean()),
-            "p_sign_flip": to_json_float(sign_flip_test(d, n_perm=n_perm, seed=seed)), "p_wilcoxon": to_json_float(p_w)}
-
-
-def format_interval(entry: dict[str, Any] | None, digits: int = 3) -> str:
-    """A ``summarize`` result as ``0.731 [0.695, 0.764]`` (``n/a`` when its mean is undefined)."""
-    if not entry or entry.get("mean") is None:
-        return "n/a"
-    lo, hi = entry.get("ci95") or (None, None)
-    ci = f" [{lo:.{digits}f}, {hi:.{digits}f}]" if lo is not None and hi is not None else ""
-    return f"{entry['mean']:.{digits}f}{ci}"
-
+    return PairedTest(n_pairs=int(d.size), mean_diff=to_json_float(d.mean()),
+                      p_sign_flip=to_json_float(sign_flip_test(d, n_perm=n_perm, seed=seed)),
+                      p_wilcoxon=to_json_float(p_w))

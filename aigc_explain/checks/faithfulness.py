@@ -37,7 +37,6 @@ from aigc_explain.explain.methods import signs_for
 from aigc_explain.explain.road import ROAD_PERCENTILES, road_scores
 from aigc_explain.runs.check_summaries import (FAITHFULNESS_SCHEMA_VERSION, AucDifference, FaithfulnessRow,
                                                FaithfulnessSummary, RoadInfo)
-from aigc_explain.runs.summaries import Interval
 
 BASELINES = ("blur", "mean", "zero")
 TRIVIAL_MAPS = ("random", "center_gaussian", "corner", "sobel")
@@ -192,14 +191,13 @@ class FaithfulnessResult:
         """One row per map kind x baseline: AUC means with 95% bootstrap intervals, ROAD means."""
         rows = []
         for kind in self.map_kinds:
-            measured = {f"road_{k}": summarize(v)["mean"] for k, v in self.road.get(kind, {}).items()}
+            measured = {f"road_{k}": summarize(v).mean for k, v in self.road.get(kind, {}).items()}
             road = {f"road_{k}": measured.get(f"road_{k}") for k in ("morf", "lerf", "combined")}
             for b in self.baselines:
                 aucs = {}
                 for curve in ("deletion", "insertion"):
                     s = summarize(self.aucs(kind, b, curve))
-                    aucs.update({f"{curve}_auc": s["mean"], f"{curve}_ci_low": s["ci95"][0],
-                                 f"{curve}_ci_high": s["ci95"][1]})
+                    aucs.update({f"{curve}_auc": s.mean, f"{curve}_ci_low": s.lo, f"{curve}_ci_high": s.hi})
                 rows.append(FaithfulnessRow(kind=kind, baseline=b, n=len(self.paths), **aucs, **road))
         return rows
 
@@ -207,7 +205,7 @@ class FaithfulnessResult:
         """Paired per-image AUC differences CAM - trivial map, per baseline and trivial map (deletion: < 0 is a
         win)."""
         cam = self.map_kinds[0]
-        return {b: {t: AucDifference(**{c: Interval.from_json(summarize(self.aucs(cam, b, c) - self.aucs(t, b, c)))
+        return {b: {t: AucDifference(**{c: summarize(self.aucs(cam, b, c) - self.aucs(t, b, c))
                                         for c in ("deletion", "insertion")})
                     for t in self.map_kinds[1:]} for b in self.baselines}
 

@@ -34,7 +34,6 @@ from aigc_explain.explain.layers import reshape_transform_for, resolve_layer
 from aigc_explain.explain.maps import upsample
 from aigc_explain.explain.methods import compute_cams, signs_for
 from aigc_explain.runs.check_summaries import SANITY_SCHEMA_VERSION, SanityStepSummary, SanitySummary
-from aigc_explain.runs.summaries import Interval
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +186,7 @@ class SanityStep:
         return SanityStepSummary(
             mode=self.mode, block=self.block, randomized=list(self.randomized), changed_tensors=self.changed_tensors,
             block_tensors=self.block_tensors,
-            similarity={m: Interval.from_json(summarize(v)) for m, v in self.per_image.items()},
+            similarity={m: summarize(v) for m, v in self.per_image.items()},
             per_image={m: [None if not math.isfinite(v) else float(v) for v in vals]
                        for m, vals in self.per_image.items()})
 
@@ -293,7 +292,7 @@ def sanity_verdict(steps: Sequence[SanityStep], n_blocks: int, *, method: str = 
     if not cascade:
         return ("no verdict: the pass rule reads the cascading schedule; run --mode cascading or both", None)
     half = math.ceil(n_blocks / 2)
-    means = [summarize(s.per_image[VERDICT_METRIC])["mean"] for s in cascade]
+    means = [summarize(s.per_image[VERDICT_METRIC]).mean for s in cascade]
     value = means[half - 1]
     n = len(steps[0].per_image[VERDICT_METRIC])
     if value is None:

@@ -37,7 +37,7 @@ def class_change(clean: np.ndarray, probs: np.ndarray, labels: np.ndarray, label
                            clean_accuracy=None)
     change = summarize(probs[sel] - clean[sel], n_boot=n_boot, seed=seed)
     before, after = clean[sel] >= threshold, probs[sel] >= threshold
-    return ClassChange(n=int(sel.sum()), prob_change=MeanChange(change["mean"], tuple(change["ci95"])),
+    return ClassChange(n=int(sel.sum()), prob_change=MeanChange(change.mean, change.ci95),
                        flipped=float(np.mean(before != after)), accuracy=float(np.mean(after == bool(label))),
                        clean_accuracy=float(np.mean(before == bool(label))))
 

@@ -89,7 +89,7 @@ def cam_row(clean: CamMeasures, other: CamMeasures, *, seed: int = 0) -> CamShif
     for key, values in (("cam_pearson", pearson), ("cam_spearman", spearman),
                         ("corner_share_delta", other.corner_share[oi] - clean.corner_share[ci])):
         s = summarize(values, seed=seed)
-        out[key], out[f"{key}_lo"], out[f"{key}_hi"] = s["mean"], s["ci95"][0], s["ci95"][1]
+        out[key], out[f"{key}_lo"], out[f"{key}_hi"] = s.mean, s.lo, s.hi
     shares = other.corner_share[oi]
     return CamShift(cam_n=len(ci), **out,
                     corner_share=to_json_float(np.nanmean(shares)) if np.isfinite(shares).any() else None)

@@ -42,10 +42,9 @@ def evaluate_folder(detector: Detector, data: str | Path, *, split: str = "val",
     warning = one_class_warning([Sample(p, int(y)) for p, y in zip(preds.paths, preds.labels)], folder)
     if warning:
         log.warning(warning)
-    metrics = EvaluationMetrics.from_json({
-        **binary_metrics(preds.labels, preds.probs, threshold=threshold, seed=seed), "folder": str(folder),
-        "n_skipped": len(preds.skipped), "reencode": reencode,
-        "amp": dict(zip(("used", "reason"), resolve_amp(device, amp))), "warnings": [warning] if warning else []})
+    metrics = binary_metrics(preds.labels, preds.probs, threshold=threshold, seed=seed).replace(
+        folder=str(folder), n_skipped=len(preds.skipped), reencode=reencode,
+        amp=dict(zip(("used", "reason"), resolve_amp(device, amp))), warnings=[warning] if warning else [])
     return metrics, preds
 
 

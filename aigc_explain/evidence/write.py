@@ -21,6 +21,7 @@ from aigc_explain.runs.audit_summary import AuditSummary, BudgetEntry, SplitSumm
 from aigc_explain.runs.contract import LABEL_NAMES
 from aigc_explain.runs.files import save_npz, write_csv, write_json, write_manifest, write_skipped, write_text
 from aigc_explain.runs.folders import run_folder
+from aigc_explain.runs.summaries import Regions
 
 
 def evidence_maps(ev: Evidence) -> dict[str, np.ndarray]:
@@ -82,7 +83,7 @@ def audit_markdown(summary: AuditSummary) -> str:
 def write_audit(result: AuditResult, out: Path) -> None:
     """Every file of the audit into the open run folder ``out``."""
     s = result.settings
-    regions = {"corner_frac": s.corner_frac, "center_frac": s.center_frac}
+    regions = Regions(corner_frac=s.corner_frac, center_frac=s.center_frac, border_frac=s.border_frac)
     write_json(out / "audit.json", result.summary.to_json())
     write_text(out / "audit.md", audit_markdown(result.summary))
     write_csv(out / "cues.csv", *_cue_rows(result))

@@ -30,7 +30,7 @@ from aigc_explain.explain.layers import auto_layer, reshape_transform_for, resol
 from aigc_explain.explain.maps import resolution_warning, upsample_positive
 from aigc_explain.explain.methods import TARGETS, check_amp_for, compute_cams
 from aigc_explain.runs.contract import GROUPS, LABEL_NAMES, MASS_KEYS
-from aigc_explain.runs.summaries import (SUMMARY_SCHEMA_VERSION, CamSummary, GroupStats, Interval, Regions,
+from aigc_explain.runs.summaries import (SUMMARY_SCHEMA_VERSION, CamSummary, GroupStats, Regions,
                                        Selection)
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ class CamResult:
         preprocessing, checkpoint hash and library versions) fills the fields a run folder records beside it."""
         groups = {}
         for name, idx in self.group_indices().items():
-            stats = {key: Interval.from_json(summarize(self.masses[key][idx], n_boot=n_boot, seed=seed))
+            stats = {key: summarize(self.masses[key][idx], n_boot=n_boot, seed=seed)
                      for key in MASS_KEYS}
             groups[name] = GroupStats(n=int(len(idx)), n_empty=int(self.masses["cam_empty"][idx].sum()), **stats)
         known = self.labels >= 0

@@ -28,7 +28,7 @@ from aigc_explain.runs.contract import CSV_COLUMNS, MASS_KEYS
 from aigc_explain.runs.files import (atomic_write_bytes, library_versions, save_npy, save_npz, sha256_file, write_csv,
                                      write_json, write_manifest, write_skipped)
 from aigc_explain.runs.folders import run_folder
-from aigc_explain.runs.summaries import CamSummary
+from aigc_explain.runs.summaries import CamSummary, Regions
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def save_result(result: CamResult, *, out: str | Path, overlays: int = 4, extra_
 
 def _mean_figures(result: CamResult, means: dict[str, np.ndarray], out: Path) -> None:
     s = result.settings
-    outline = {"corner_frac": s.corner_frac, "center_frac": s.center_frac}
+    outline = Regions(corner_frac=s.corner_frac, center_frac=s.center_frac, border_frac=s.border_frac)
     for group, mean in means.items():
         acc = result.accumulators[group]
         fig = heatmap_figure({f"{group} (n={acc.n}, empty={acc.n_empty})": mean}, regions=outline,

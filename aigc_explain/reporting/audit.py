@@ -12,6 +12,8 @@ import numpy as np
 
 from aigc_explain.reporting.figures import CMAP, DIVERGING, map_panel, outline_regions, pyplot
 from aigc_explain.runs.audit_summary import Budget, CueAuc
+from aigc_explain.runs.comparison_summary import MapCorrelation
+from aigc_explain.runs.summaries import Regions
 
 TOP_CUES = 3  # cues whose per-class distributions are drawn
 T_CLIP = 6.0  # the t-map's colour scale: |t| above this is drawn as 6
@@ -65,7 +67,7 @@ def cues_figure(cues: Sequence[CueAuc], rows: list[dict[str, Any]], labels: Sequ
     return fig
 
 
-def pixel_evidence_figure(maps: dict[str, np.ndarray], regions: dict[str, float], *, title: str = ""):
+def pixel_evidence_figure(maps: dict[str, np.ndarray], regions: Regions, *, title: str = ""):
     """``maps``: mean_real, mean_fake (residual energy), difference (fake − real), and ``t_local``: the Welch t
     of block log energy (each image's mean over the grid taken out) that the localisation measures."""
     plt = pyplot()
@@ -90,7 +92,7 @@ def pixel_evidence_figure(maps: dict[str, np.ndarray], regions: dict[str, float]
     return fig
 
 
-def mean_image_figure(real: np.ndarray, fake: np.ndarray, regions: dict[str, float], *, title: str = ""):
+def mean_image_figure(real: np.ndarray, fake: np.ndarray, regions: Regions, *, title: str = ""):
     """Per-class mean images (RGB, 0-255) and the difference of the means (luma, and |difference| in colour)."""
     plt = pyplot()
     fig, axes = plt.subplots(1, 4, figsize=(16.0, 4.2), layout="constrained")
@@ -155,8 +157,8 @@ def fingerprint_figure(spectra: dict[str, np.ndarray], freqs: tuple[np.ndarray, 
     return fig
 
 
-def model_vs_data_figure(cam_map: np.ndarray, evidence: np.ndarray, regions: dict[str, float], *,
-                         correlation: dict[str, float | None], labels: tuple[str, str] = ("detector", "data")):
+def model_vs_data_figure(cam_map: np.ndarray, evidence: np.ndarray, regions: Regions, *,
+                         correlation: MapCorrelation, labels: tuple[str, str] = ("detector", "data")):
     """The detector's mean CAM of the fakes beside where the fakes exceed the reals in the pixels, one grid."""
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9.0, 4.4), layout="constrained")
@@ -165,7 +167,7 @@ def model_vs_data_figure(cam_map: np.ndarray, evidence: np.ndarray, regions: dic
         im = map_panel(ax, m, name, cmap=CMAP, vmin=0.0, vmax=max(float(np.max(m)), 1e-12))
         outline_regions(ax, m.shape, regions)
         fig.colorbar(im, ax=ax, shrink=0.85, label=label)
-    r, rho = correlation.get("pearson"), correlation.get("spearman")
+    r, rho = correlation.pearson, correlation.spearman
     text = "n/a" if r is None else f"Pearson r = {r:.2f}, Spearman ρ = {rho:.2f}"
     fig.suptitle(f"does the detector look where the data differ? {text}")
     return fig

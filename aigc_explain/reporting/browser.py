@@ -30,6 +30,7 @@ from aigc_explain.analysis.regions import region_masks
 from aigc_explain.reporting import thumbnails as th
 from aigc_explain.reporting.figures import DIVERGING
 from aigc_explain.runs.reader import CamRun
+from aigc_explain.runs.summaries import Regions
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +53,11 @@ def _num(values: np.ndarray, digits: int = 6) -> list[float | None]:
     return [None if not math.isfinite(v) else round(float(v), digits) for v in values]
 
 
-def _boxes(input_size: tuple[int, int], regions: dict[str, float]) -> dict[str, list[float]]:
+def _boxes(input_size: tuple[int, int], regions: Regions) -> dict[str, list[float]]:
     """The corner squares and the centre as fractions of the input (what the masses were measured on)."""
     h, w = input_size
-    masks = region_masks(h, w, corner_frac=regions["corner_frac"], center_frac=regions["center_frac"],
-                         border_frac=regions.get("border_frac", 0.125))
+    masks = region_masks(h, w, corner_frac=regions.corner_frac, center_frac=regions.center_frac,
+                         border_frac=regions.border_frac)
     rows, cols = np.flatnonzero(masks["center"].any(1)), np.flatnonzero(masks["center"].any(0))
     kh, kw = int(masks["corner"][:, 0].sum()) // 2, int(masks["corner"][0].sum()) // 2
     return {"corner": [kh / h, kw / w], "center": [rows[0] / h, cols[0] / w, len(rows) / h, len(cols) / w]}

@@ -14,6 +14,7 @@ import numpy as np
 
 from aigc_explain.analysis.regions import region_masks
 from aigc_explain.runs.files import atomic_write_bytes
+from aigc_explain.runs.summaries import Regions
 
 CMAP = "inferno"  # perceptually uniform: equal steps look equal, and it prints in grey
 DIVERGING = "RdBu_r"  # differences: red where A (or the first class) is higher, blue where lower, white at 0
@@ -90,8 +91,8 @@ def contact_sheet(tiles: Sequence[np.ndarray], captions: Sequence[str], *, ncols
     return fig
 
 
-def outline_regions(ax, shape: tuple[int, int], regions: dict[str, float], colour: str = "white") -> None:
-    masks = region_masks(*shape, corner_frac=regions["corner_frac"], center_frac=regions["center_frac"])
+def outline_regions(ax, shape: tuple[int, int], regions: Regions, colour: str = "white") -> None:
+    masks = region_masks(*shape, corner_frac=regions.corner_frac, center_frac=regions.center_frac)
     for name in ("corner", "center"):
         ax.contour(masks[name].astype(float), levels=[0.5], colors=colour, linewidths=0.8)
 
@@ -104,7 +105,7 @@ def map_panel(ax, image: np.ndarray, title: str, **imshow: Any):
     return im
 
 
-def heatmap_figure(maps: dict[str, np.ndarray], *, regions: dict[str, float] | None = None, title: str = "",
+def heatmap_figure(maps: dict[str, np.ndarray], *, regions: Regions | None = None, title: str = "",
                    label: str = "share of CAM mass per pixel", cmap: str = CMAP):
     """Named maps side by side on one colour scale (from 0) with one colour bar, so panels compare; with
     ``regions`` (corner_frac, center_frac) the corner squares and the centre are outlined."""

@@ -7,11 +7,10 @@ be redrawn from saved files alone; nothing here imports torch.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from aigc_explain.reporting.figures import CMAP, DIVERGING, SLIDE_WIDTH, map_panel, outline_regions, pyplot
+from aigc_explain.analysis.comparison import PanelData
 from aigc_explain.runs.comparison_summary import ClassComparison, ComparisonSummary
 
 
@@ -130,25 +129,25 @@ def _share_panel(ax, values: dict[str, np.ndarray], group: ClassComparison) -> N
     ax.grid(axis="y", alpha=0.3)
 
 
-def _comparison_row(fig, row, g: str, data: dict[str, Any], comparison: ComparisonSummary, vmax: float,
+def _comparison_row(fig, row, g: str, data: PanelData, comparison: ComparisonSummary, vmax: float,
                     dmax: float) -> None:
     la, lb = comparison.labels
     for ax in row[:3]:
         ax.axis("off")
-    maps = data["maps"].get(g)
+    maps = data.maps.get(g)
     if maps is not None:
         counts = comparison.classes[g].counts
         for ax, label in zip(row[:2], (la, lb)):
             ax.axis("on")
             title = f"{label} / {g}\nn={counts[label].n}, empty={counts[label].n_empty}"
             im = map_panel(ax, maps[label], title, cmap=CMAP, vmin=0.0, vmax=vmax)
-            outline_regions(ax, maps[label].shape, data["regions"])
+            outline_regions(ax, maps[label].shape, data.regions)
         fig.colorbar(im, ax=row[:2].tolist(), shrink=0.9, label="share of CAM mass per pixel")
         row[2].axis("on")
         dim = map_panel(row[2], maps[la] - maps[lb], f"{la} − {lb} / {g}", cmap=DIVERGING, vmin=-dmax, vmax=dmax)
-        outline_regions(row[2], maps[la].shape, data["regions"], colour="grey")
+        outline_regions(row[2], maps[la].shape, data.regions, colour="grey")
         fig.colorbar(dim, ax=row[2], shrink=0.9, label="difference of mass per pixel")
-    _share_panel(row[3], data["values"][g], comparison.classes[g])
+    _share_panel(row[3], data.values[g], comparison.classes[g])
 
 
 def comparison_finding(comparison: ComparisonSummary, group: str = "fake") -> str:
@@ -169,15 +168,15 @@ def comparison_finding(comparison: ComparisonSummary, group: str = "fake") -> st
             f"p_perm={'n/a' if p is None else f'{p:.2g}'})")
 
 
-def comparison_figure(data: dict[str, Any], comparison: ComparisonSummary):
+def comparison_figure(data: PanelData, comparison: ComparisonSummary):
     """Per class (rows): both runs' mean CAMs on one shared scale, A − B on a diverging scale centred
     at 0, and the per-image corner shares with mean and 95% interval. ``data`` is
     ``comparison.panel_data(...)``, ``comparison`` is ``comparison.compare_runs(...)``."""
     plt = pyplot()
     la, lb = comparison.labels
-    groups = [g for g in data["values"] if g in comparison.classes]
+    groups = [g for g in data.values if g in comparison.classes]
     groups = [g for g in groups if g != "all"] or groups  # real and fake when the runs are labelled
-    maps = {g: data["maps"][g] for g in groups if g in data["maps"]}
+    maps = {g: data.maps[g] for g in groups if g in data.maps}
     vmax = max([float(np.max(m)) for pair in maps.values() for m in pair.values()] + [1e-12])
     dmax = max([float(np.abs(pair[la] - pair[lb]).max()) for pair in maps.values()] + [1e-12])
     fig, axes = plt.subplots(len(groups), 4, figsize=(15.0, 3.6 * len(groups) + 0.6), squeeze=False,
@@ -185,7 +184,7 @@ def comparison_figure(data: dict[str, Any], comparison: ComparisonSummary):
     for row, g in zip(axes, groups):
         _comparison_row(fig, row, g, data, comparison, vmax, dmax)
     fig.get_layout_engine().set(wspace=0.05)
-    differ = "; ".join(f"{d['setting']} differs ({la}: {d[la]}, {lb}: {d[lb]})" for d in comparison.differences)
+    differ = "; ".join(d.describe().replace(" (", " differs (", 1) for d in comparison.differences)
     same = comparison.images.same
     notes = [n for n in (differ, "" if same else "different image sets") if n]
     fig.suptitle(comparison_finding(comparison) + "\n(outlines: corner squares and centre" +

@@ -24,6 +24,8 @@ from aigc_explain.runs.folders import run_folder
 from aigc_explain.reporting.sections import Index, audit_figures, cam_figures, diagnose_figures, model_vs_data, \
     prediction_figures
 from aigc_explain.runs.reader import CamRun, checkpoint_owners, slug
+from aigc_explain.runs.report_summary import ReportFigure, ReportResults, ResultRow
+from aigc_explain.runs.summaries import EvaluationMetrics
 
 log = logging.getLogger(__name__)
 
@@ -54,24 +56,22 @@ def link_runs(runs: dict[str, Any], owners: dict[str, str]) -> dict[str, list[st
     return {label: kinds["evaluation"] or kinds["cam"] for label, kinds in found.items()}
 
 
-def prediction_metrics(r: Any) -> dict[str, Any] | None:
+def prediction_metrics(r: Any) -> EvaluationMetrics | None:
     """Accuracy, real/fake accuracy and AP of a run's labelled predictions, at its threshold; None without labels."""
     table = r.predictions
     known = table.labels >= 0
     if not known.any():
         return None
     threshold = float(r.metrics.threshold) if r.kind == "evaluation" else 0.5
-    m = binary_metrics(table.labels[known], table.prob_fake[known], threshold=threshold, n_boot=100)
-    return {"n": int(known.sum()), **{k: m[k] for k in ("accuracy", "real_acc", "fake_acc", "average_precision")}}
+    return binary_metrics(table.labels[known], table.prob_fake[known], threshold=threshold, n_boot=100)
 
 
 def _row(label: str, model: str, setting: str, val: tuple[float, int] | None, source: str | None,
-         metrics: dict[str, Any] | None) -> dict[str, Any]:
-    m = metrics or {}
-    return {"run": label, "model": model, "setting": setting, "val_acc": None if val is None else val[0],
-            "best_epoch": None if val is None else val[1], "predictions_from": source, "n": m.get("n"),
-            "accuracy": m.get("accuracy"), "real_acc": m.get("real_acc"), "fake_acc": m.get("fake_acc"),
-            "average_precision": m.get("average_precision")}
+         m: EvaluationMetrics | None) -> ResultRow:
+    scores = {} if m is None else {"n": m.n_real + m.n_fake, "accuracy": m.accuracy, "real_acc": m.real_acc,
+                                   "fake_acc": m.fake_acc, "average_precision": m.average_precision}
+    return ResultRow(run=label, model=model, setting=setting, val_acc=None if val is None else val[0],
+                     best_epoch=None if val is None else val[1], predictions_from=source, **scores)
 
 
 def _best_val(history: dict[str, np.ndarray]) -> tuple[float, int] | None:
@@ -83,7 +83,7 @@ def _best_val(history: dict[str, np.ndarray]) -> tuple[float, int] | None:
     return float(acc[best]), int(history["epoch"][best])
 
 
-def results_rows(runs: dict[str, Any], owners: dict[str, str]) -> list[dict[str, Any]]:
+def results_rows(runs: dict[str, Any], owners: dict[str, str]) -> list[ResultRow]:
     """One row per training run and prediction source (``link_runs``); evaluation and CAM runs of no
     given training run get rows of their own (val accuracy n/a)."""
     links = link_runs(runs, owners)
@@ -102,21 +102,21 @@ def results_rows(runs: dict[str, Any], owners: dict[str, str]) -> list[dict[str,
     return rows
 
 
-def format_row(row: dict[str, Any]) -> list[str]:
-    def num(v: Any) -> str:
+def format_row(row: ResultRow) -> list[str]:
+    def num(v: float | None) -> str:
         return "n/a" if v is None else f"{v:.3f}"
 
-    val = "n/a" if row["val_acc"] is None else f"{row['val_acc']:.3f} ({row['best_epoch']})"
-    return [row["run"], row["model"], row["setting"], val, row["predictions_from"] or "n/a",
-            "n/a" if row["n"] is None else str(row["n"])] + [num(row[k]) for k in
-                                                              ("accuracy", "real_acc", "fake_acc", "average_precision")]
+    val = "n/a" if row.val_acc is None else f"{row.val_acc:.3f} ({row.best_epoch})"
+    return [row.run, row.model, row.setting, val, row.predictions_from or "n/a",
+            "n/a" if row.n is None else str(row.n)] + [num(v) for v in
+                                                        (row.accuracy, row.real_acc, row.fake_acc, row.average_precision)]
 
 
 @dataclass(frozen=True)
 class ReportInputs:
     """What the panel builders read: the runs by label, the results table's rows, the comparisons' settings."""
     runs: dict[str, Any]
-    rows: list[dict[str, Any]]
+    rows: list[ResultRow]
     n_perm: int = 10000
     n_boot: int = 2000
     allow_different: bool = False
@@ -227,7 +227,7 @@ def index_markdown(title: str, runs: dict[str, Any], table: str, items: list[tup
 
 
 def build_report(runs: dict[str, Any], out: Path, *, n_perm: int = 10000, n_boot: int = 2000,
-                 allow_different: bool = False) -> dict[str, Any]:
+                 allow_different: bool = False) -> ReportResults:
     """Write every figure, ``results.json`` and ``index.md`` into the (empty) folder ``out``."""
     inputs = ReportInputs(runs, results_rows(runs, checkpoint_owners(runs)), n_perm=n_perm, n_boot=n_boot,
                           allow_different=allow_different)
@@ -237,8 +237,9 @@ def build_report(runs: dict[str, Any], out: Path, *, n_perm: int = 10000, n_boot
     table = markdown_table(RESULT_COLUMNS, [format_row(r) for r in rows])
     title = "Report" if out.name.lower() in ("report", "reports") else f"Report: {out.name}"
     write_text(out / "index.md", index_markdown(title, runs, table, index.items, notes) + "\n")
-    results = {"rows": rows, "figures": [{"file": f, "caption": c} for f, c in index.items], "notes": notes}
-    write_json(out / "results.json", results)
+    results = ReportResults(rows=rows, figures=[ReportFigure(file=f, caption=c) for f, c in index.items],
+                            notes=notes)
+    write_json(out / "results.json", results.to_json())
     if cams:  # index.html: every image of the CAM runs, sortable, beside its maps, under these figures
         from aigc_explain.reporting.browser import write_page
         write_page(cams, out, figures=index.items, title=title)
@@ -280,7 +281,7 @@ def write_comparison_run(run_a: CamRun, run_b: CamRun, labels: tuple[str, str], 
 
 
 def write_report_run(runs: dict[str, Any], *, out: str | Path, arguments: dict[str, Any], overwrite: bool = False,
-                     n_perm: int = 10000, n_boot: int = 2000, allow_different: bool = False) -> dict[str, Any]:
+                     n_perm: int = 10000, n_boot: int = 2000, allow_different: bool = False) -> ReportResults:
     """The ``report`` job: every figure, results.json and index.md in the run folder ``out``."""
     cams = [(label, r) for label, r in runs.items() if r.kind == "cam"]
     for label, r in cams[1:]:  # refused before any folder is made

@@ -13,6 +13,7 @@ from aigc_explain.reporting.figures import heatmap_figure, save_figure
 from aigc_explain.reporting.panels import confusion_figure, pr_figure, roc_figure
 from aigc_explain.runs.files import atomic_write_bytes
 from aigc_explain.runs.reader import AuditRun, slug
+from aigc_explain.runs.report_summary import ResultRow
 
 
 class Index:
@@ -35,15 +36,15 @@ class Index:
         self.items.append((name, caption))
 
 
-def prediction_figures(index: Index, runs: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+def prediction_figures(index: Index, runs: dict[str, Any], rows: list[ResultRow]) -> None:
     """Confusion, ROC and PR of the predictions the results table uses, named like its rows."""
     sources = {}
     for row in rows:
-        source = row["predictions_from"]
+        source = row.predictions_from
         table = runs[source].predictions if source else None
         if table is not None and table.has_both_classes:
             known = table.labels >= 0
-            name = source if row["run"] == source else f"{row['run']} ({source})"
+            name = source if row.run == source else f"{row.run} ({source})"
             sources[name] = (table.labels[known], table.prob_fake[known], table.preds[known])
     if not sources:
         return
@@ -113,7 +114,7 @@ def model_vs_data(index: Index, cams: dict[str, Any], audits: dict[str, AuditRun
             _, evidence, _ = common_grid(fake_map, evidence)
             fig = model_vs_data_figure(fake_map, evidence, cam.regions, correlation=corr,
                                        labels=(f"{cam_label}: mean CAM of the fakes", f"{audit_label}: |fake − real|"))
-            r = "n/a" if corr["pearson"] is None else f"Pearson r = {corr['pearson']:.2f}"
+            r = "n/a" if corr.pearson is None else f"Pearson r = {corr.pearson:.2f}"
             index.figure(f"model_vs_data_{cam_label}", fig, f"{cam_label} vs {audit_label}: does the detector look "
                          f"where the data differ? The fakes' mean CAM beside where the classes differ in "
                          f"residual energy, |fake − real| ({r}).")

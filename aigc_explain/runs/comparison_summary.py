@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aigc_explain.runs.contract import MASS_KEYS
-from aigc_explain.runs.records import Record, RecordError, omit_if_none
-from aigc_explain.runs.summaries import Interval, Pair, Regions
+from aigc_explain.runs.records import Record, RecordError, to_plain, omit_if_none
+from aigc_explain.runs.summaries import GroupTest, Interval, PairedTest, Regions  # noqa: F401 (re-exported)
 
 COMPARISON_SCHEMA_VERSION = 1
 
@@ -35,36 +35,6 @@ class Counts(Record):
     n: int
     n_empty: int
     empty_share: float | None
-
-
-@dataclass(frozen=True)
-class GroupTest(Record):
-    """Two groups compared (``stats.compare_groups``), or why they were not (``not_measurable``)."""
-    mean_a: float | None = omit_if_none()
-    mean_b: float | None = omit_if_none()
-    diff: float | None = None
-    diff_ci95: Pair = (None, None)
-    p_permutation: float | None = None
-    p_mann_whitney: float | None = None
-    n_a: int | None = omit_if_none()
-    n_b: int | None = omit_if_none()
-    not_measurable: str | None = omit_if_none()
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        out = super().to_json()
-        if self.not_measurable is not None:  # the unmeasured entry's own key order
-            keys = ("p_permutation", "p_mann_whitney", "diff", "diff_ci95", "not_measurable")
-            out = {k: out[k] for k in keys} | {k: v for k, v in out.items() if k not in keys}
-        return out
-
-
-@dataclass(frozen=True)
-class PairedTest(Record):
-    n_pairs: int
-    mean_diff: float | None
-    p_sign_flip: float | None
-    p_wilcoxon: float | None
 
 
 @dataclass(frozen=True)
@@ -100,6 +70,35 @@ class MapDistance(Record):
     resampled: bool | None = omit_if_none()
     max_abs_difference: float | None = omit_if_none()
     l1_difference: float | None = omit_if_none()
+
+
+@dataclass(frozen=True)
+class MapCorrelation(Record):
+    """How alike two maps are, pixel for pixel on A's grid (None where a map is flat)."""
+    pearson: float | None
+    spearman: float | None
+    resampled: bool
+
+
+@dataclass(frozen=True)
+class SettingDifference(Record):
+    """One setting in which two runs differ, with each run's value by label (``{"setting", <a>, <b>}``)."""
+    setting: str
+    values: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"setting": self.setting, **{label: to_plain(v) for label, v in self.values.items()}}
+
+    @classmethod
+    def from_json(cls, data: Any, *, path: str | None = None) -> SettingDifference:
+        path = path or "difference"
+        if not isinstance(data, dict) or not isinstance(data.get("setting"), str):
+            raise RecordError(f"{path}: expected an object with the setting's name and each run's value")
+        return cls(setting=data["setting"], values={k: v for k, v in data.items() if k != "setting"})
+
+    def describe(self) -> str:
+        """``layer (a: features.13, b: features.6)``."""
+        return f"{self.setting} ({', '.join(f'{k}: {v}' for k, v in self.to_json().items() if k != 'setting')})"
 
 
 @dataclass(frozen=True)
@@ -145,7 +144,7 @@ class ComparisonSummary(Record):
     labels: tuple[str, str]
     difference: str
     runs: dict[str, RunDescription]
-    differences: list[dict[str, Any]]
+    differences: list[SettingDifference]
     images: ImageOverlap
     classes: dict[str, ClassComparison]
     settings: ResamplingSettings

@@ -26,7 +26,7 @@ from aigc_explain.runs.contract import GROUPS, KINDS, MASS_KEYS, PREDICTION_COLU
 from aigc_explain.runs.diagnose_summary import DiagnoseSummary
 from aigc_explain.runs.labels import check_labels, checkpoint_folder, checkpoint_owners, default_labels, slug  # noqa: F401
 from aigc_explain.runs.record import check_complete, load_json, read_record
-from aigc_explain.runs.summaries import CamSummary, EvaluationMetrics
+from aigc_explain.runs.summaries import CamSummary, EvaluationMetrics, Regions
 from aigc_explain.runs.tables import floats, prediction_table, PredictionTable, read_csv_columns  # noqa: F401
 from aigc_explain.runs.validate import (bad, check_array, check_history, check_summary, flags, in_range, mapping,
                                         npy_header, npz_members, read_record_file)
@@ -136,8 +136,8 @@ class CamRun(_Read):
         return path
 
     @property
-    def regions(self) -> dict[str, float]:
-        return self.summary.regions.to_json()
+    def regions(self) -> Regions:
+        return self.summary.regions
 
 
 @dataclass

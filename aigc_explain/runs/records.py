@@ -32,13 +32,14 @@ def omit_if_none(**kwargs: Any) -> Any:
     return dataclasses.field(metadata={"omit_if_none": True}, **kwargs)
 
 
-def _dump(value: Any) -> Any:
+def to_plain(value: Any) -> Any:
+    """Records, tuples and nested containers as plain JSON values (records by their ``to_json``)."""
     if isinstance(value, Record):
         return value.to_json()
     if isinstance(value, (list, tuple)):
-        return [_dump(v) for v in value]
+        return [to_plain(v) for v in value]
     if isinstance(value, dict):
-        return {k: _dump(v) for k, v in value.items()}
+        return {k: to_plain(v) for k, v in value.items()}
     return value
 
 
@@ -124,10 +125,10 @@ class Record:
             value = getattr(self, f.name)
             if value is None and f.metadata.get("omit_if_none"):
                 continue
-            out[f.metadata.get("key", f.name)] = _dump(value)
+            out[f.metadata.get("key", f.name)] = to_plain(value)
         extra = getattr(self, "extra", None)
         if extra:
-            out.update({k: _dump(v) for k, v in extra.items() if k not in out})
+            out.update({k: to_plain(v) for k, v in extra.items() if k not in out})
         return out
 
     @classmethod

@@ -41,6 +41,39 @@ class Interval(Record):
         return f"{self.mean:.{digits}f}{ci}"
 
 
+Pair = tuple[float | None, float | None]
+
+
+@dataclass(frozen=True)
+class GroupTest(Record):
+    """Two groups compared (``stats.compare_groups``), or why they were not (``not_measurable``)."""
+    mean_a: float | None = omit_if_none()
+    mean_b: float | None = omit_if_none()
+    diff: float | None = None
+    diff_ci95: Pair = (None, None)
+    p_permutation: float | None = None
+    p_mann_whitney: float | None = None
+    n_a: int | None = omit_if_none()
+    n_b: int | None = omit_if_none()
+    not_measurable: str | None = omit_if_none()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out = super().to_json()
+        if self.not_measurable is not None:  # the unmeasured entry's own key order
+            keys = ("p_permutation", "p_mann_whitney", "diff", "diff_ci95", "not_measurable")
+            out = {k: out[k] for k in keys} | {k: v for k, v in out.items() if k not in keys}
+        return out
+
+
+@dataclass(frozen=True)
+class PairedTest(Record):
+    n_pairs: int
+    mean_diff: float | None
+    p_sign_flip: float | None
+    p_wilcoxon: float | None
+
+
 @dataclass(frozen=True)
 class GroupStats(Record):
     """One group of a CAM run (all, real, fake, pred_real, pred_fake): counts and region masses."""
@@ -112,9 +145,6 @@ class CamSummary(Record):
             out[k] = out.pop(k)
         out["regions"] = regions
         return out
-
-
-Pair = tuple[float | None, float | None]
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,13 @@ LABELS = [0, 0, 0, 0, 1, 1, 1, 1]
 PROBS = [0.1, 0.2, 0.3, 0.6, 0.4, 0.7, 0.8, 0.9]
 
 
+def _json(*args, **kwargs) -> dict:
+    """binary_metrics as metrics.json holds it."""
+    return binary_metrics(*args, **kwargs).to_json()
+
+
 def test_hand_computed_example():
-    m = binary_metrics(LABELS, PROBS)
+    m = _json(LABELS, PROBS)
     assert m["accuracy"] == pytest.approx(6 / 8)
     assert m["real_acc"] == pytest.approx(3 / 4)
     assert m["fake_acc"] == pytest.approx(3 / 4)
@@ -23,28 +28,30 @@ def test_hand_computed_example():
     # AP: ranked 0.9F 0.8F 0.7F 0.6R 0.4F ...; precision at each fake = 1, 1, 1, 4/5 -> mean 0.95.
     assert m["average_precision"] == pytest.approx(0.95)
     assert (m["n_real"], m["n_fake"], m["threshold"]) == (4, 4, 0.5)
+    typed = binary_metrics(LABELS, PROBS)
+    assert (typed.accuracy, typed.ci95.roc_auc) == (m["accuracy"], tuple(m["ci95"]["roc_auc"]))
 
 
 def test_exact_keys_and_json_safe():
-    m = binary_metrics(LABELS, PROBS, n_boot=200)
+    m = _json(LABELS, PROBS, n_boot=200)
     assert set(m) == {"accuracy", "real_acc", "fake_acc", "average_precision", "roc_auc",
-                      "n_real", "n_fake", "threshold", "ci95"}
+                      "n_real", "n_fake", "threshold", "ci95", "reencode", "warnings"}
     assert set(m["ci95"]) == {"accuracy", "real_acc", "fake_acc", "average_precision", "roc_auc"}
     for key, (lo, hi) in m["ci95"].items():
         assert 0.0 <= lo <= m[key] <= hi <= 1.0
     json.dumps(m, allow_nan=False)
-    assert binary_metrics(LABELS, PROBS, n_boot=200) == m  # deterministic with the default seed
+    assert _json(LABELS, PROBS, n_boot=200) == m  # deterministic with the default seed
 
 
 def test_threshold_boundary_is_fake():
-    m = binary_metrics([0, 1], [0.5, 0.5], threshold=0.5)
+    m = _json([0, 1], [0.5, 0.5], threshold=0.5)
     assert m["real_acc"] == 0.0 and m["fake_acc"] == 1.0
-    m = binary_metrics([0, 1], [0.5, 0.5], threshold=0.50001)
+    m = _json([0, 1], [0.5, 0.5], threshold=0.50001)
     assert m["real_acc"] == 1.0 and m["fake_acc"] == 0.0
 
 
 def test_perfect_detector_ci_is_point():
-    m = binary_metrics([0, 0, 1, 1], [0.0, 0.1, 0.9, 1.0])
+    m = _json([0, 0, 1, 1], [0.0, 0.1, 0.9, 1.0])
     assert m["ci95"] == {"accuracy": [1.0, 1.0], "real_acc": [1.0, 1.0], "fake_acc": [1.0, 1.0],
                          "average_precision": [1.0, 1.0], "roc_auc": [1.0, 1.0]}
     assert m["roc_auc"] == 1.0 and m["average_precision"] == 1.0
@@ -53,7 +60,7 @@ def test_perfect_detector_ci_is_point():
 def test_one_class_input():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        m = binary_metrics([0, 0, 0], [0.2, 0.7, 0.1])
+        m = _json([0, 0, 0], [0.2, 0.7, 0.1])
     assert m["accuracy"] == pytest.approx(2 / 3) and m["real_acc"] == pytest.approx(2 / 3)
     assert m["fake_acc"] is None and m["average_precision"] is None and m["roc_auc"] is None
     assert (m["n_real"], m["n_fake"]) == (3, 0)
@@ -61,7 +68,7 @@ def test_one_class_input():
     lo, hi = m["ci95"]["accuracy"]
     assert lo <= 2 / 3 <= hi
     assert m["ci95"]["accuracy"] == m["ci95"]["real_acc"]
-    only_fake = binary_metrics([1, 1], [0.9, 0.8])
+    only_fake = _json([1, 1], [0.9, 0.8])
     assert only_fake["real_acc"] is None and only_fake["fake_acc"] == 1.0
     json.dumps([m, only_fake], allow_nan=False)
 
@@ -110,7 +117,7 @@ def test_weighted_ranking_scores_equal_sklearn_and_resample_sensibly():
     ap2, auc2 = ranking_scores(p, y, counts)
     assert ap2[0] == pytest.approx(average_precision_score(y[:150], p[:150]), abs=1e-12)
     assert auc2[0] == pytest.approx(roc_auc_score(y[:150], p[:150]), abs=1e-12)
-    m = binary_metrics(y, p, n_boot=500)
+    m = _json(y, p, n_boot=500)
     lo, hi = m["ci95"]["average_precision"]
     assert lo < m["average_precision"] < hi and hi - lo < 0.2
     lo, hi = m["ci95"]["roc_auc"]

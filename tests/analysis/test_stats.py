@@ -8,6 +8,7 @@ import pytest
 
 from aigc_explain.analysis.stats import (bootstrap_ci, bootstrap_samples, compare_groups, mann_whitney,
                                          permutation_test, summarize, to_json_float)
+from aigc_explain.runs.summaries import Interval
 
 
 def test_ci_of_constant_is_point():
@@ -49,10 +50,11 @@ def test_bootstrap_chunking_matches_bounds():
 
 def test_summarize_json_safe():
     out = summarize([1.0, np.nan, 3.0])
-    assert out["mean"] == 2.0 and out["n"] == 2 and out["ci95"][0] <= 2.0 <= out["ci95"][1]
+    assert out.mean == 2.0 and out.n == 2 and out.lo <= 2.0 <= out.hi
     empty = summarize([np.nan])
-    assert empty == {"mean": None, "ci95": [None, None], "n": 0}
-    json.dumps([out, empty], allow_nan=False)
+    assert empty == Interval(mean=None, ci95=(None, None), n=0) and not empty.defined
+    assert empty.to_json() == {"mean": None, "ci95": [None, None], "n": 0}
+    json.dumps([out.to_json(), empty.to_json()], allow_nan=False)
 
 
 def test_permutation_identical_distributions_large_p():
@@ -105,16 +107,16 @@ def test_compare_groups_json_safe():
     rng = np.random.default_rng(0)
     a, b = rng.normal(1.0, 0.1, 50), rng.normal(0.0, 0.1, 40)
     out = compare_groups(a, b, n_perm=999, n_boot=500)
-    assert set(out) == {"mean_a", "mean_b", "diff", "diff_ci95", "p_permutation", "p_mann_whitney",
-                        "n_a", "n_b"}
-    assert out["diff"] == pytest.approx(a.mean() - b.mean())
-    assert out["diff_ci95"][0] < out["diff"] < out["diff_ci95"][1]
-    assert out["p_permutation"] == pytest.approx(1 / 1000) and out["p_mann_whitney"] < 1e-6
-    assert (out["n_a"], out["n_b"]) == (50, 40)
+    assert list(out.to_json()) == ["mean_a", "mean_b", "diff", "diff_ci95", "p_permutation", "p_mann_whitney",
+                                   "n_a", "n_b"]
+    assert out.diff == pytest.approx(a.mean() - b.mean())
+    assert out.diff_ci95[0] < out.diff < out.diff_ci95[1]
+    assert out.p_permutation == pytest.approx(1 / 1000) and out.p_mann_whitney < 1e-6
+    assert (out.n_a, out.n_b) == (50, 40)
     assert compare_groups(a, b, n_perm=999, n_boot=500) == out
     empty = compare_groups([np.nan], b, n_perm=99, n_boot=50)
-    assert empty["mean_a"] is None and empty["diff_ci95"] == [None, None] and empty["p_permutation"] is None
-    json.dumps([out, empty], allow_nan=False)
+    assert empty.mean_a is None and empty.diff_ci95 == (None, None) and empty.p_permutation is None
+    json.dumps([out.to_json(), empty.to_json()], allow_nan=False)
 
 
 def test_to_json_float():

@@ -26,7 +26,7 @@ def _groups(shares: dict[str, list[float]], probs: dict[str, float]) -> dict:
             continue
         v = np.asarray(values, dtype=np.float64)
         out[group] = {"n": len(v), "n_empty": int((~np.isfinite(v)).sum()),
-                      **{key: summarize(m, n_boot=50) for key, m in (("corner_mass", v / 2), ("center_mass", (1 - v) / 2),
+                      **{key: summarize(m, n_boot=50).to_json() for key, m in (("corner_mass", v / 2), ("center_mass", (1 - v) / 2),
                                                                     ("border_mass", v / 4), ("corner_share", v))}}
     return out
 

@@ -88,9 +88,9 @@ def test_paired_test_known_answers():
     rng = np.random.default_rng(0)
     base = rng.uniform(0.2, 0.8, 200)
     shifted = compare_paired(base + 0.02 + rng.normal(0, 0.01, 200), base, n_perm=2000)
-    assert shifted["p_sign_flip"] < 0.001 and shifted["p_wilcoxon"] < 0.001
+    assert shifted.p_sign_flip < 0.001 and shifted.p_wilcoxon < 0.001
     null = compare_paired(base + rng.normal(0, 0.01, 200), base, n_perm=2000)  # no shift: the null holds
-    assert null["p_sign_flip"] > 0.05 and null["p_wilcoxon"] > 0.05
+    assert null.p_sign_flip > 0.05 and null.p_wilcoxon > 0.05
     # unpaired, the same faint shift is lost in the spread between images
     from aigc_explain.analysis.stats import permutation_test
 

@@ -159,8 +159,8 @@ def test_report_writes_the_page_with_its_figures(tmp_path: Path):
     out = tmp_path / "report"
     results = write_report_run({"synthetic": load_run(run)}, out=out, arguments={})
     page = (out / "index.html").read_text()
-    for figure in results["figures"]:
-        assert f'src="{figure["file"]}"' in page
+    for figure in results.figures:
+        assert f'src="{figure.file}"' in page
     assert len(page_data(out)["tables"][0]["img"]) == 6
     assert "page/data.js" in check_complete(out)["files"]  # the report's record lists the page: still complete
 

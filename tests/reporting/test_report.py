@@ -203,7 +203,7 @@ def test_every_figure_is_written_once_under_its_final_name(runs: dict[str, Path]
     monkeypatch.setattr(os, "rename", refuse)
     monkeypatch.setattr(Path, "rename", refuse)
     results = build_report(loaded, out, n_perm=50, n_boot=50)
-    figures = [f["file"] for f in results["figures"]]
+    figures = [f.file for f in results.figures]
     assert [f for f in figures if "comparison" in f] == ["09_comparison.png"]
     written = [dst.name for src, dst in replaced if dst.parent == out]
     assert not {src for src, _ in replaced} & {dst for _, dst in replaced}  # only temporary files moved into place
