@@ -77,7 +77,7 @@ def _run_planted(args: argparse.Namespace) -> None:
     check_request(cfg)
     with run_folder(cfg.out, command="benchmark planted", overwrite=args.overwrite) as run:
         report = run_planted(cfg, run.path, progress=not args.no_progress)
-        write_report(report, run.path)
+        write_report(report, out=run.path)
     print(markdown_table(report.rows), end="")
     print(f"expected {report.expected}: {sum(r.passes for r in report.rows)}/{len(report.rows)} rows pass; "
           f"detector val accuracy {report.best_val_acc:.3f}; results in {cfg.out}")

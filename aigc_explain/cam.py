@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 def _merge(args: argparse.Namespace) -> None:
     from aigc_explain.explain.shards import merge_runs
 
-    print(json.dumps({"out": str(merge_runs(args.runs, args.out, overwrite=args.overwrite, overlays=args.overlays))}))
+    print(json.dumps({"out": str(merge_runs(args.runs, out=args.out, overwrite=args.overwrite, overlays=args.overlays))}))
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -78,7 +78,7 @@ def _run(args: argparse.Namespace) -> None:
     from aigc_explain.explain.save import write_cam_run
     from aigc_explain.explain.shards import explain_distributed
 
-    settings = CamSettings(method=args.method.lower(), target=args.target, layer=args.layer,
+    settings = CamSettings(method=args.method, target=args.target, layer=args.layer,
                            batch_size=args.batch_size, corner_frac=args.corner_frac, center_frac=args.center_frac,
                            limit=args.limit, shard=args.shard, reencode=args.reencode, amp=args.amp)
     if args.overlays < 0:
@@ -94,7 +94,7 @@ def _run(args: argparse.Namespace) -> None:
                                 f"list such as a training run's val_files.csv)")
     out = args.out or default_out("cam", args.ckpt, args.images)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and args.shard is None:
-        explain_distributed(detector, args.ckpt, args.images, out, settings, overwrite=args.overwrite,
+        explain_distributed(detector, ckpt=args.ckpt, images=args.images, out=out, settings=settings, overwrite=args.overwrite,
                             device=args.device, workers=args.workers, overlays=args.overlays)
         return
     summary, result = write_cam_run(detector, ckpt=args.ckpt, images=args.images, out=out, settings=settings,

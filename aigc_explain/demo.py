@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from aigc_explain._cli import make_parser, run, setup_logging
+from aigc_explain.runs.demo_summary import DemoAudit, DemoDetector, DemoSummary
 
 log = logging.getLogger("aigc_explain.demo")
 
@@ -43,14 +44,14 @@ def _step(message: str, start: float) -> None:
     print(f"[{time.perf_counter() - start:6.1f}s] {message}", flush=True)
 
 
-def run_demo(args: argparse.Namespace) -> dict:
+def run_demo(args: argparse.Namespace) -> DemoSummary:
     from aigc_explain.runs.folders import run_folder
 
     with run_folder(args.out, command="demo", overwrite=args.overwrite) as run:
         return _demo_into(run.path, args)
 
 
-def _demo_into(out: Path, args: argparse.Namespace) -> dict:
+def _demo_into(out: Path, args: argparse.Namespace) -> DemoSummary:
     from aigc_explain.core.checkpoint import load_detector
     from aigc_explain.core.evaluation import write_evaluation_run
     from aigc_explain.core.experiments import TrainConfig
@@ -70,13 +71,13 @@ def _demo_into(out: Path, args: argparse.Namespace) -> dict:
     data = out / "data"
     info = build_demo_dataset(data, n_train=args.n_train, n_val=args.n_val, size=args.size, seed=args.seed,
                               ae_steps=args.ae_steps)
-    results: dict = {"dataset": info, "runs": {}}
+    detectors: dict[str, DemoDetector] = {}
     _step("auditing the data (file cues, pixel evidence) before any detector sees it", start)
     audit = write_audit_run(data=data, out=out / "audit", settings=AuditSettings(size=args.image_size),
                             arguments={"data": str(data), "size": args.image_size})
-    results["audit"] = {"cue_auc": audit.overall.cue.auc, "cue_auc_ci95": list(audit.overall.cue.ci95),
-                        "pixel_corner_share": audit.overall.pixels.corner_share.to_json(), "verdict": audit.verdict,
-                        "val_pixel_corner_share": audit.split("val").pixels.corner_share.to_json()}
+    data_audit = DemoAudit(cue_auc=audit.overall.cue.auc, cue_auc_ci95=audit.overall.cue.ci95,
+                           pixel_corner_share=audit.overall.pixels.corner_share, verdict=audit.verdict,
+                           val_pixel_corner_share=audit.split("val").pixels.corner_share)
     for name, augment in SETTINGS.items():
         _step(f"training {args.model} ({name}) for {args.epochs} epochs", start)
         cfg = TrainConfig(data=str(data), out=str(out / f"train_{name}"), model=args.model, weights=args.weights,
@@ -91,10 +92,10 @@ def _demo_into(out: Path, args: argparse.Namespace) -> dict:
                                    settings=CamSettings(layer=args.layer),
                                    arguments={"ckpt": str(ckpt), "images": str(data / "val"), "layer": args.layer,
                                               "demo": name}, overlays=3)
-        results["runs"][name] = {"val_accuracy": metrics.accuracy, "accuracy_ci95": metrics.ci95.accuracy,
-                                 "average_precision": metrics.average_precision,
-                                 "corner_share": {g: summary.groups[g].corner_share.to_json()
-                                                  for g in ("real", "fake") if g in summary.groups}}
+        detectors[name] = DemoDetector(val_accuracy=metrics.accuracy, accuracy_ci95=metrics.ci95.accuracy,
+                                       average_precision=metrics.average_precision,
+                                       corner_share={g: summary.groups[g].corner_share for g in ("real", "fake")
+                                                     if g in summary.groups})
     _step("comparison and report panels", start)
     labels = ("unaugmented", "augmented")
     write_comparison_run(*(load_cam_run(out / f"cam_{n}") for n in labels), labels, out=out / "comparison",
@@ -104,19 +105,19 @@ def _demo_into(out: Path, args: argparse.Namespace) -> dict:
     write_report_run(runs, out=out / "report", arguments={"runs": list(runs)})
     # the README's picture
     atomic_write_bytes(out.parent / "demo_comparison.png", (out / "comparison" / "comparison.png").read_bytes())
-    results["seconds"] = round(time.perf_counter() - start, 1)
-    write_json(out / "demo_summary.json", results)
+    results = DemoSummary(dataset=info, runs=detectors, audit=data_audit,
+                          seconds=round(time.perf_counter() - start, 1))
+    write_json(out / "demo_summary.json", results.to_json())
     return results
 
 
-def _print_results(results: dict, out: str) -> None:
-    print(f"\ndemo finished in {results['seconds']:.0f} s; everything is under {out}/ (report: {out}/report/index.md)")
-    for name, r in results["runs"].items():
-        shares = ", ".join(f"{g} {v['mean']:.3f} [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}]"
-                           for g, v in r["corner_share"].items() if v["mean"] is not None)
-        print(f"  {name:<12} val accuracy {r['val_accuracy']:.3f}  AP {r['average_precision']:.3f}  "
+def _print_results(results: DemoSummary, out: str) -> None:
+    print(f"\ndemo finished in {results.seconds:.0f} s; everything is under {out}/ (report: {out}/report/index.md)")
+    for name, r in results.runs.items():
+        shares = ", ".join(f"{g} {v.format()}" for g, v in r.corner_share.items() if v.defined)
+        print(f"  {name:<12} val accuracy {r.val_accuracy:.3f}  AP {r.average_precision:.3f}  "
               f"corner_share {shares}")
-    print(f"  data audit   {results['audit']['verdict']}")
+    print(f"  data audit   {results.audit.verdict}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -65,10 +65,9 @@ def _check(args: argparse.Namespace) -> list:
     if not several and (args.names or args.data_names):
         raise ValueError("--names/--data-names label a cross-domain table; give several --ckpt or --data")
     if args.cam:
-        from aigc_explain.explain.methods import method_names
+        from aigc_explain.explain.methods import check_method
 
-        if args.cam_method.lower() not in method_names():
-            raise ValueError(f"--cam-method {args.cam_method!r} is unknown; use one of: {', '.join(method_names())}")
+        check_method(args.cam_method, flag="--cam-method ")
     return parse_perturbations(args.perturb) if args.perturb else []
 
 
@@ -93,7 +92,7 @@ def _run(args: argparse.Namespace) -> None:
     detector = load_detector(ckpt, arch=args.arch, fake_index=args.fake_index)
     arguments = {**vars(args), "ckpt": ckpt, "data": data}
     if perturbations:
-        cam = CamSettings(method=args.cam_method.lower(), layer=args.cam_layer) if args.cam else None
+        cam = CamSettings(method=args.cam_method, layer=args.cam_layer) if args.cam else None
         metrics = write_robustness_run(detector, ckpt=ckpt, data=data, out=args.out, perturbations=perturbations, cam=cam,
                                        arguments=arguments,
                                        overwrite=args.overwrite, **options)

@@ -56,7 +56,7 @@ def _check(args: argparse.Namespace) -> tuple[CamSettings, tuple[str, ...]]:
     from aigc_explain.checks.faithfulness import BASELINES, fractions
     from aigc_explain.explain.folder import CamSettings
 
-    cam = CamSettings(method=args.method.lower(), layer=args.layer, target=args.target, batch_size=args.batch_size)
+    cam = CamSettings(method=args.method, layer=args.layer, target=args.target, batch_size=args.batch_size)
     if not Path(args.images).is_dir():
         raise FileNotFoundError(f"--images {args.images} is not a folder; pass a folder of images "
                                 f"(flat, with 0_real/1_fake, or a split root)")

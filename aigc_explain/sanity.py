@@ -36,7 +36,7 @@ def _run(args: argparse.Namespace) -> None:
     from aigc_explain.core.inference import resolve_device
     from aigc_explain.explain.folder import CamSettings
 
-    cam = CamSettings(method=args.method.lower(), layer=args.layer, target=args.target, batch_size=args.batch_size)
+    cam = CamSettings(method=args.method, layer=args.layer, target=args.target, batch_size=args.batch_size)
     if not Path(args.images).is_dir():
         raise FileNotFoundError(f"--images {args.images} is not a folder; pass a folder of images "
                                 f"(flat, with 0_real/1_fake, or a split root)")

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from aigc_explain.demo import main as demo_main
+from aigc_explain.runs.demo_summary import DemoSummary
+from aigc_explain.runs.report_summary import ReportResults
 
 
 @pytest.mark.slow
@@ -26,13 +28,16 @@ def test_demo_end_to_end_tiny(tmp_path: Path, capsys):
     # the report links each CAM and evaluation run to its training run (one table row per detector)
     results = json.loads((out / "report" / "results.json").read_text())
     assert len(results["rows"]) == 2
+    # the files the demo writes are its typed records, key for key
+    assert DemoSummary.from_json(summary).to_json() == summary
+    assert ReportResults.from_json(results).to_json() == results
 
 
 @pytest.mark.slow
 def test_the_demo_keeps_its_finding_at_its_own_size_in_fp32(tmp_path: Path, capsys):
     """``make demo`` as shipped (its default sizes, epochs and layer), in fp32 as on a CPU without bf16: the
     unaugmented detector is more corner-bound on the fakes than the augmented one, p < 0.05 (README, issue #24).
-    About 1.5 min on 2 cores."""
+    About 1.5–2 min on 2 cores."""
     out = tmp_path / "reports" / "demo"
     assert demo_main(["--out", str(out), "--amp", "off"]) == 0
     comparison = json.loads((out / "comparison" / "comparison.json").read_text())

@@ -135,7 +135,7 @@ def _prediction_rows(measured: Measured) -> list[tuple]:
     return rows
 
 
-def write_diagnosis(out: Path, result: Diagnosis) -> None:
+def write_diagnosis(result: Diagnosis, *, out: Path) -> None:
     summary = result.summary
     write_json(out / "diagnose.json", summary.to_json())
     write_text(out / "diagnose.md", markdown(summary.measures, summary.verdict))
@@ -158,7 +158,7 @@ def write_diagnose_run(detector: Detector, *, ckpt: str | Path, images: str | Pa
     """``diagnose``: the run folder ``out`` (see the module docstring); returns diagnose.json's content."""
     with run_folder(out, command="diagnose", overwrite=overwrite, inputs=[ckpt, images]) as run:
         result = diagnose(detector, images, settings, device=device, workers=workers, progress=progress)
-        write_diagnosis(run.path, result)
+        write_diagnosis(result, out=run.path)
         write_manifest(run.path, command="diagnose", arguments=arguments, checkpoint_sha256=sha256_file(ckpt),
                        detector=detector.config(),
                        preprocessing=describe_preprocessing(detector.image_size, detector.mean, detector.std))

@@ -169,7 +169,7 @@ def ranks_to_unit(ranks: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------- run
-@dataclass
+@dataclass(kw_only=True)
 class FaithfulnessResult:
     method: str
     layer: str
@@ -272,8 +272,10 @@ def run_faithfulness(detector: Detector, images: Any, *, cam: CamSettings = CamS
         idx = np.unique(np.linspace(0, len(x) - 1, n_road).round().astype(int)) if n_road else []
         road = {k: road_scores(detector, x[idx], ranks_to_unit(r[idx]), signs[idx], percentiles=road_percentiles,
                                batch_size=batch_size, seed=seed) for k, r in ranks.items()} if len(idx) else {}
-    return FaithfulnessResult(method, layer_name, target, tuple(baselines), list(maps), inputs.paths, fracs, curves,
-                              road, [inputs.paths[i] for i in idx], tuple(road_percentiles), inputs.skipped)
+    return FaithfulnessResult(method=method, layer=layer_name, target=target, baselines=tuple(baselines),
+                              map_kinds=list(maps), paths=inputs.paths, fractions=fracs, curves=curves, road=road,
+                              road_paths=[inputs.paths[i] for i in idx], road_percentiles=tuple(road_percentiles),
+                              skipped=inputs.skipped)
 
 
 def _cam_maps(detector: Detector, x: torch.Tensor, method: str, layer: str, target: str, batch_size: int,

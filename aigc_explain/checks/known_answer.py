@@ -75,7 +75,7 @@ def csv_row(row: PlantedRow) -> list[Any]:
     return [*values, row.passes]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PlantedReport:
     config: PlantedConfig
     expected: str
@@ -101,7 +101,7 @@ def default_layers(backbone: Any, image_size: int) -> list[str]:
     ``layer3`` or ``features.13``, not a convolution inside the next block that has yet to down-sample) —
     leaving out the one that is the auto layer itself."""
     grids = list_layers(backbone, image_size)
-    auto = auto_layer(backbone, image_size, grids=dict(grids)).name
+    auto = auto_layer(backbone, image_size, grids=dict(grids)).layer
     blocks = [b for b in block_names(backbone) if b in dict(grids)]
     last_grid = dict(grids).get(blocks[-1]) if blocks else dict(grids).get(auto)
     if last_grid is None:
@@ -182,8 +182,9 @@ def run_planted(cfg: PlantedConfig, out: Path, *, progress: bool = False) -> Pla
             rows.append(row)
             warnings += [w for w in found if w not in warnings]
     seconds["cam"] = time.perf_counter() - start - sum(seconds.values())
-    return PlantedReport(cfg, known_answer(cfg.region), rows, trained.best_val_acc, detector.config(), dataset,
-                         {k: round(v, 2) for k, v in seconds.items()}, warnings)
+    return PlantedReport(config=cfg, expected=known_answer(cfg.region), rows=rows, best_val_acc=trained.best_val_acc,
+                         detector=detector.config(), dataset=dataset, seconds={k: round(v, 2) for k, v in seconds.items()},
+                         warnings=warnings)
 
 
 def _cell(stat: Interval) -> str:
@@ -207,7 +208,7 @@ def markdown_table(rows: list[PlantedRow]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(report: PlantedReport, out: Path) -> None:
+def write_report(report: PlantedReport, *, out: Path) -> None:
     """``planted.csv``, ``planted.md``, ``planted.json`` and ``manifest.json`` in the run folder."""
     cfg = report.config
     write_csv(out / "planted.csv", CSV_COLUMNS, [csv_row(r) for r in report.rows])

@@ -191,7 +191,7 @@ class SanityStep:
                        for m, vals in self.per_image.items()})
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SanityResult:
     method: str
     layer: str
@@ -270,8 +270,9 @@ def run_sanity(detector: Detector, images: Any, *, cam: CamSettings = CamSetting
             log.info("%s %s: %s %.3f", mode, steps[-1].block, VERDICT_METRIC,
                      np.nanmean(steps[-1].per_image[VERDICT_METRIC]))
     verdict, passed = sanity_verdict(steps, len(blocks), method=method)
-    return SanityResult(method, layer_name, cam.target, detector.image_size, [b.name for b in blocks], inputs.paths,
-                        steps, verdict, passed, _as_uint8(detector, inputs.x[:n_examples]), inputs.skipped)
+    return SanityResult(method=method, layer=layer_name, target=cam.target, image_size=detector.image_size,
+                        blocks=[b.name for b in blocks], paths=inputs.paths, steps=steps, verdict=verdict, passed=passed,
+                        example_images=_as_uint8(detector, inputs.x[:n_examples]), skipped=inputs.skipped)
 
 
 def to_unit_range(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:

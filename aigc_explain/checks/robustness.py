@@ -156,7 +156,7 @@ def robustness_markdown(rows: list[RobustnessRow]) -> str:
     return markdown_table(header, table) + "\n"
 
 
-def write_robustness(out: str | Path, result: Sweep, *, threshold: float = 0.5,
+def write_robustness(result: Sweep, *, out: str | Path, threshold: float = 0.5,
                      meta: dict[str, Any] | None = None) -> RobustnessSummary:
     """robustness.{csv,md,json,png} and robustness_predictions.csv (one row per condition and image); ``meta``
     (checkpoint, data, split, perturbations) heads robustness.json."""
@@ -185,7 +185,7 @@ def cross_domain_matrix(result: CrossDomain, metric: str) -> list[list[float | N
     return [[result.cells[i, j][0].to_json()[metric] for j in range(len(result.data))] for i in range(len(result.checkpoints))]
 
 
-def write_cross_domain(out: str | Path, result: CrossDomain, *,
+def write_cross_domain(result: CrossDomain, *, out: str | Path,
                        meta: dict[str, Any] | None = None) -> CrossDomainSummary:
     """cross_domain.{csv,md,json,png}: one row per (checkpoint, data) cell and one matrix per metric; ``meta``
     (split, threshold) heads cross_domain.json."""
@@ -213,32 +213,37 @@ def write_cross_domain(out: str | Path, result: CrossDomain, *,
 def write_robustness_run(detector: Detector, *, ckpt: str | Path, data: str | Path, out: str | Path,
                          perturbations: list[Perturbation], arguments: dict[str, Any], overwrite: bool = False,
                          cam: CamSettings | None = None, threshold: float = 0.5, split: str = "val",
-                         **options: Any) -> EvaluationMetrics:
+                         batch_size: int = 64, device: Any = "cpu", workers: int = 0, reencode: str | None = None,
+                         amp: str = "off") -> EvaluationMetrics:
     """``evaluate --perturb``: the sweep's files plus the clean evaluation's, in the run folder ``out``."""
     with run_folder(out, command="evaluate", overwrite=overwrite, inputs=[ckpt, data]) as run:
-        result = sweep(detector, data, perturbations, cam=cam, threshold=threshold, split=split, **options)
+        result = sweep(detector, data, perturbations, cam=cam, threshold=threshold, split=split, batch_size=batch_size,
+                       device=device, workers=workers, reencode=reencode, amp=amp)
         metrics, preds = result.metrics[0], result.predictions[0][1]
-        write_robustness(run.path, result, threshold=threshold,
+        write_robustness(result, out=run.path, threshold=threshold,
                          meta={"checkpoint": str(ckpt), "data": str(data), "split": split,
                                "perturbations": [PerturbationInfo(**describe(p)) for p in [None, *perturbations]]})
-        write_evaluation(run.path, metrics, preds, threshold=threshold)
-        write_evaluation_manifest(run.path, detector, ckpt, arguments, reencode=options.get("reencode"))
+        write_evaluation(metrics, preds, out=run.path, threshold=threshold)
+        write_evaluation_manifest(detector, out=run.path, ckpt=ckpt, arguments=arguments, reencode=reencode)
     return metrics
 
 
 def write_cross_domain_run(*, ckpts: list[str], datas: list[str], out: str | Path, arguments: dict[str, Any],
-                           overwrite: bool = False, threshold: float = 0.5, split: str = "val",
-                           **options: Any) -> CrossDomain:
+                           overwrite: bool = False, ckpt_names: list[str] | None = None,
+                           data_names: list[str] | None = None, arch: str | None = None, fake_index: int = 1,
+                           threshold: float = 0.5, split: str = "val", batch_size: int = 64, device: Any = "cpu",
+                           workers: int = 0, reencode: str | None = None, amp: str = "off") -> CrossDomain:
     """``evaluate`` with several checkpoints or folders: every cell's evaluation and the matrices."""
-    check_cross_domain(ckpts, datas, ckpt_names=options.get("ckpt_names"), data_names=options.get("data_names"),
-                       split=split)
+    check_cross_domain(ckpts, datas, ckpt_names=ckpt_names, data_names=data_names, split=split)
     with run_folder(out, command="evaluate", overwrite=overwrite, inputs=[*ckpts, *datas]) as run:
-        result = cross_domain(ckpts, datas, split=split, threshold=threshold, **options)
+        result = cross_domain(ckpts, datas, ckpt_names=ckpt_names, data_names=data_names, arch=arch,
+                              fake_index=fake_index, split=split, batch_size=batch_size, device=device,
+                              workers=workers, threshold=threshold, reencode=reencode, amp=amp)
         for (i, j), (metrics, preds) in result.cells.items():
             cell = run.path / f"{result.checkpoints[i]}__{result.data[j]}"
             cell.mkdir()
-            write_evaluation(cell, metrics, preds, threshold=threshold)
-        write_cross_domain(run.path, result, meta={"split": split, "threshold": threshold})
+            write_evaluation(metrics, preds, out=cell, threshold=threshold)
+        write_cross_domain(result, out=run.path, meta={"split": split, "threshold": threshold})
         write_manifest(run.path, command="evaluate", arguments=arguments,
                        checkpoint_sha256={n: sha256_file(p) for n, p in zip(result.checkpoints, ckpts)})
     return result

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from aigc_explain.core.perturb import Perturbation
 from aigc_explain.core.images import describe_preprocessing
 from aigc_explain.runs.files import sha256_file, write_csv, write_json, write_manifest, write_skipped
 from aigc_explain.runs.folders import run_folder
-from aigc_explain.runs.summaries import EvaluationMetrics
+from aigc_explain.runs.summaries import AmpChoice, EvaluationMetrics
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +45,11 @@ def evaluate_folder(detector: Detector, data: str | Path, *, split: str = "val",
         log.warning(warning)
     metrics = binary_metrics(preds.labels, preds.probs, threshold=threshold, seed=seed).replace(
         folder=str(folder), n_skipped=len(preds.skipped), reencode=reencode,
-        amp=dict(zip(("used", "reason"), resolve_amp(device, amp))), warnings=[warning] if warning else [])
+        amp=AmpChoice(*resolve_amp(device, amp)), warnings=[warning] if warning else [])
     return metrics, preds
 
 
-def write_evaluation_manifest(out: str | Path, detector: Detector, ckpt: str | Path, arguments: dict, *,
+def write_evaluation_manifest(detector: Detector, *, out: str | Path, ckpt: str | Path, arguments: dict[str, Any],
                               reencode: str | None = None) -> None:
     write_manifest(out, command="evaluate", arguments=arguments, checkpoint_sha256=sha256_file(ckpt),
                    detector=detector.config(),
@@ -57,18 +58,21 @@ def write_evaluation_manifest(out: str | Path, detector: Detector, ckpt: str | P
 
 
 def write_evaluation_run(detector: Detector, *, ckpt: str | Path, data: str | Path, out: str | Path,
-                         arguments: dict, overwrite: bool = False, threshold: float = 0.5,
-                         **options) -> EvaluationMetrics:
-    """The ``evaluate`` job for one detector and one folder: metrics.json, predictions.csv, skipped.csv,
-    manifest and record in the run folder ``out``; ``options`` go to ``evaluate_folder``."""
+                         arguments: dict[str, Any], overwrite: bool = False, split: str = "val", batch_size: int = 64,
+                         device: str | torch.device = "cpu", workers: int = 0, threshold: float = 0.5,
+                         reencode: str | None = None, amp: str = "off") -> EvaluationMetrics:
+    """The ``evaluate`` job for one detector and one folder (options as in ``evaluate_folder``): metrics.json,
+    predictions.csv, skipped.csv, manifest and record in the run folder ``out``."""
     with run_folder(out, command="evaluate", overwrite=overwrite, inputs=[ckpt, data]) as run:
-        metrics, preds = evaluate_folder(detector, data, threshold=threshold, source=f"checkpoint {ckpt}", **options)
-        write_evaluation(run.path, metrics, preds, threshold=threshold)
-        write_evaluation_manifest(run.path, detector, ckpt, arguments, reencode=options.get("reencode"))
+        metrics, preds = evaluate_folder(detector, data, split=split, batch_size=batch_size, device=device,
+                                         workers=workers, threshold=threshold, reencode=reencode, amp=amp,
+                                         source=f"checkpoint {ckpt}")
+        write_evaluation(metrics, preds, out=run.path, threshold=threshold)
+        write_evaluation_manifest(detector, out=run.path, ckpt=ckpt, arguments=arguments, reencode=reencode)
     return metrics
 
 
-def write_evaluation(out: str | Path, metrics: EvaluationMetrics, preds: Predictions, *,
+def write_evaluation(metrics: EvaluationMetrics, preds: Predictions, *, out: str | Path,
                      threshold: float = 0.5) -> None:
     """metrics.json, predictions.csv (path, label, prob_fake, pred) and skipped.csv into folder ``out``."""
     out = Path(out)

@@ -103,7 +103,7 @@ def spectra_arrays(accs: Spectra) -> dict[str, np.ndarray]:
     return out
 
 
-def write_spectra(accs: Spectra, out: Path) -> dict[str, np.ndarray]:
+def write_spectra(accs: Spectra, *, out: Path) -> dict[str, np.ndarray]:
     """Write ``spectra.npz`` and the two figures into ``out``."""
     arrays = spectra_arrays(accs)
 
@@ -130,7 +130,7 @@ def write_spectrum_run(*, images: str | Path, out: str | Path, size: int | None 
         accs, skipped = class_spectra(samples, size=size)
         if not accs:
             raise NoReadableImages(f"none of the {len(samples)} images under {images} could be read", skipped)
-        arrays = write_spectra(accs, run.path)
+        arrays = write_spectra(accs, out=run.path)
         write_skipped(run.path, skipped)
         summary = SpectrumSummary({c: ClassSpectrum(a.n, list(a.shape)) for c, a in accs.items()}, size,
                                   n_skipped=len(skipped))

@@ -80,7 +80,7 @@ def audit_markdown(summary: AuditSummary) -> str:
                       "![pixel evidence](pixel_evidence.png)", "", "![fingerprint](fingerprint.png)", ""])
 
 
-def write_audit(result: AuditResult, out: Path) -> None:
+def write_audit(result: AuditResult, *, out: Path) -> None:
     """Every file of the audit into the open run folder ``out``."""
     s = result.settings
     regions = Regions(corner_frac=s.corner_frac, center_frac=s.center_frac, border_frac=s.border_frac)
@@ -121,6 +121,6 @@ def write_audit_run(*, data: str | Path, out: str | Path, settings: AuditSetting
     """The ``audit`` job: audit ``data`` into the run folder ``out``; returns the summary (audit.json's record)."""
     with run_folder(out, command="audit", overwrite=overwrite, inputs=[data]) as run:
         result = run_audit(data, settings, progress=progress)
-        write_audit(result, run.path)
+        write_audit(result, out=run.path)
         write_manifest(run.path, command="audit", arguments=arguments, settings=settings.__dict__)
     return result.summary

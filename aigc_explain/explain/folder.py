@@ -28,10 +28,10 @@ from aigc_explain.core.loader import make_loader
 from aigc_explain.core.models import Detector
 from aigc_explain.explain.layers import auto_layer, reshape_transform_for, resolve_layer
 from aigc_explain.explain.maps import resolution_warning, upsample_positive
-from aigc_explain.explain.methods import TARGETS, check_amp_for, compute_cams
+from aigc_explain.explain.methods import TARGETS, check_amp_for, check_method, compute_cams
 from aigc_explain.runs.contract import GROUPS, LABEL_NAMES, MASS_KEYS
-from aigc_explain.runs.summaries import (SUMMARY_SCHEMA_VERSION, CamSummary, GroupStats, Regions,
-                                       Selection)
+from aigc_explain.runs.summaries import (SUMMARY_SCHEMA_VERSION, CamSummary, GroupStats, LayerChoice, Provenance,
+                                       Regions, Selection)
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +52,10 @@ class CamSettings:
     amp: str = "off"  # exact fp32 (grad-cam's maps); "bf16": autocast for the one-pass methods
 
     def __post_init__(self) -> None:
-        from aigc_explain.explain.methods import method_names
-
-        if str(self.method).lower() not in method_names():
-            raise ValueError(f"--method {self.method!r} is unknown; use one of: {', '.join(method_names())}")
+        object.__setattr__(self, "method", check_method(self.method, flag="--method "))  # stored in lower case
         if self.amp not in AMP_MODES:
             raise ValueError(f"--amp {self.amp!r} is not one of {', '.join(AMP_MODES)}")
-        check_amp_for(self.method.lower(), self.amp)  # before any image is read
+        check_amp_for(self.method, self.amp)  # before any image is read
         if self.target not in TARGETS:
             raise ValueError(f"--target {self.target!r} is not one of {', '.join(TARGETS)}")
         if self.batch_size < 1:
@@ -92,7 +89,7 @@ class CamResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     selection: Selection | None = None  # which images the whole (unsharded) run selects: shards must agree
-    layer_choice: dict[str, Any] | None = None  # how the layer was chosen (--layer auto: the rule's reason)
+    layer_choice: LayerChoice | None = None  # how the layer was chosen (--layer auto: the rule's reason)
 
     @property
     def preds(self) -> np.ndarray:
@@ -106,9 +103,11 @@ class CamResult:
                   "pred_fake": np.flatnonzero(preds == 1)}
         return {g: idx for g, idx in groups.items() if len(idx)}
 
-    def summary(self, *, n_boot: int = 2000, seed: int = 0, extra: dict[str, Any] | None = None) -> CamSummary:
-        """The run's ``summary.json`` as a ``runs.summaries.CamSummary``; ``extra`` (``save.run_extra``: the
-        preprocessing, checkpoint hash and library versions) fills the fields a run folder records beside it."""
+    def summary(self, *, n_boot: int = 2000, seed: int = 0, provenance: Provenance | None = None,
+                extra: dict[str, Any] | None = None) -> CamSummary:
+        """The run's ``summary.json`` as a ``runs.summaries.CamSummary``; ``provenance`` (``save.provenance``: the
+        preprocessing, checkpoint hash and library versions) fills the fields a run folder records beside it,
+        ``extra`` holds keys a caller of the Python API adds."""
         groups = {}
         for name, idx in self.group_indices().items():
             stats = {key: summarize(self.masses[key][idx], n_boot=n_boot, seed=seed)
@@ -117,15 +116,15 @@ class CamResult:
         known = self.labels >= 0
         accuracy = float((self.preds[known] == self.labels[known]).mean()) if known.any() else None
         s = self.settings
-        extra = dict(extra or {})
-        own = {k: extra.pop(k) for k in ("preprocessing", "checkpoint_sha256", "versions") if k in extra}
+        own = {} if provenance is None else {"preprocessing": provenance.preprocessing, "versions": provenance.versions,
+                                             "checkpoint_sha256": provenance.checkpoint_sha256}
         return CamSummary(schema_version=SUMMARY_SCHEMA_VERSION, groups=groups, n_images=len(self.paths),
                           n_skipped=len(self.skipped), accuracy=accuracy, method=s.method, target=s.target,
                           layer=self.layer_name, map_size=tuple(self.map_size), input_size=tuple(self.input_size),
                           warnings=list(self.warnings), settings=asdict(s), detector=self.detector_config,
                           selection=self.selection, layer_choice=self.layer_choice, **own,
                           regions=Regions(corner_frac=s.corner_frac, center_frac=s.center_frac,
-                                          border_frac=s.border_frac), extra=extra)
+                                          border_frac=s.border_frac), extra=dict(extra or {}))
 
 
 def select_samples(folder: str | Path, settings: CamSettings) -> tuple[list[Sample], list[int], Selection]:
@@ -162,7 +161,7 @@ def explain_samples(detector: Detector, samples: list[Sample], settings: CamSett
     detector = detector.to(device).eval()
     size = (detector.image_size, detector.image_size)
     choice = auto_layer(detector.backbone, detector.image_size) if settings.layer == "auto" else None
-    layer_name, layer = resolve_layer(detector.backbone, choice.name if choice else settings.layer,
+    layer_name, layer = resolve_layer(detector.backbone, choice.layer if choice else settings.layer,
                                       image_size=detector.image_size)
     transform = reshape_transform_for(detector.backbone, layer_name)
     preprocess = prepend(eval_transform(detector.image_size, detector.mean, detector.std),
@@ -190,8 +189,7 @@ def explain_samples(detector: Detector, samples: list[Sample], settings: CamSett
         masses.append(rm)
     if not kept:
         raise NoReadableImages(f"none of the {len(samples)} images of {name} could be read", skipped)
-    layer_choice = {"asked": settings.layer, **(choice.record() if choice else
-                                               {"layer": layer_name, "reason": "given by --layer"})}
+    layer_choice = choice or LayerChoice(asked=settings.layer, layer=layer_name, reason="given by --layer")
     return _result(settings, detector, layer_name=layer_name, size=size, samples=samples, positions=positions,
                    kept=kept, raws=raws, logits=logits, masses=masses, accs=accs, skipped=skipped,
                    layer_choice=layer_choice)
@@ -207,7 +205,7 @@ def _accumulate(accs: dict[str, MeanMapAccumulator], up: np.ndarray, labels: np.
 def _result(settings: CamSettings, detector: Detector, *, layer_name: str, size: tuple[int, int],
             samples: list[Sample], positions: list[int], kept: list[int], raws: list[np.ndarray],
             logits: list[np.ndarray], masses: list[Any], accs: dict[str, MeanMapAccumulator],
-            skipped: list[tuple[str, str]], layer_choice: dict[str, Any]) -> CamResult:
+            skipped: list[tuple[str, str]], layer_choice: LayerChoice) -> CamResult:
     raw_maps = np.concatenate(raws)
     logit = np.concatenate(logits).astype(np.float64)
     mass = {k: np.concatenate([getattr(m, k) for m in masses]) for k in MASS_KEYS}

@@ -9,10 +9,11 @@ import difflib
 import math
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from aigc_explain.runs.summaries import LayerChoice
 
 def model_device(model: nn.Module) -> torch.device:
     return next(model.parameters(), torch.empty(0)).device
@@ -32,16 +33,6 @@ def _arch(backbone: nn.Module) -> str:
 AUTO_MIN_SIDE = 7
 
 
-@dataclass(frozen=True)
-class LayerChoice:
-    name: str
-    map_size: tuple[int, int]
-    reason: str
-
-    def record(self) -> dict[str, object]:
-        return {"layer": self.name, "map_size": list(self.map_size), "reason": self.reason}
-
-
 def block_names(backbone: nn.Module) -> list[str]:
     """The backbone's top-level blocks in forward order (ResNet stages, ``features`` children, ViT/Swin blocks)."""
     arch = _arch(backbone)
@@ -58,6 +49,10 @@ def block_names(backbone: nn.Module) -> list[str]:
     return []
 
 
+def _auto(layer: str, map_size: tuple[int, int], reason: str) -> LayerChoice:
+    return LayerChoice(asked="auto", layer=layer, map_size=map_size, reason=reason)
+
+
 def auto_layer(backbone: nn.Module, image_size: int, *, grids: dict[str, tuple[int, int]] | None = None) -> LayerChoice:
     """``--layer auto``: the deepest top-level block whose map at ``image_size`` has a side of at least
     ``AUTO_MIN_SIDE`` (so corners and centre are told apart); where none has, the block with the largest map.
@@ -65,7 +60,7 @@ def auto_layer(backbone: nn.Module, image_size: int, *, grids: dict[str, tuple[i
     if _arch(backbone) == "vit":  # every block has the model's token grid: the last one
         grid = tuple(int(v) for v in backbone.patch_embed.grid_size)
         coarse = "" if min(grid) >= AUTO_MIN_SIDE else ", too coarse to tell corners from centre well"
-        return LayerChoice(block_names(backbone)[-1], grid, f"the last block; every block has the {grid[0]}x{grid[1]} "
+        return _auto(block_names(backbone)[-1], grid, f"the last block; every block has the {grid[0]}x{grid[1]} "
                                                               f"token grid{coarse}")
     try:
         grids = dict(list_layers(backbone, image_size)) if grids is None else grids
@@ -74,7 +69,7 @@ def auto_layer(backbone: nn.Module, image_size: int, *, grids: dict[str, tuple[i
         if last[0] is None:
             raise ValueError(f"cannot probe {type(backbone).__name__} at {image_size} px ({exc}); pass a layer "
                              f"name (use --list-layers)") from None
-        return LayerChoice(last[0], (0, 0), f"the last block; map sizes could not be probed at {image_size} px")
+        return _auto(last[0], (0, 0), f"the last block; map sizes could not be probed at {image_size} px")
     if not grids:
         raise ValueError(f"no module of {type(backbone).__name__} outputs a spatial map at "
                          f"image_size={image_size}; pass a layer name (use --list-layers)")
@@ -88,10 +83,10 @@ def auto_layer(backbone: nn.Module, image_size: int, *, grids: dict[str, tuple[i
                    f"(side >= {AUTO_MIN_SIDE})") if name == last else \
                   (f"the deepest block whose map at {image_size} px resolves corners from centre ({h}x{w}, side >= "
                    f"{AUTO_MIN_SIDE}); the last block {last} gives only {lh}x{lw}")
-            return LayerChoice(name, (h, w), why)
+            return _auto(name, (h, w), why)
     best = max(reversed(candidates), key=lambda n: min(grids[n]))
     h, w = grids[best]
-    return LayerChoice(best, (h, w), f"no block's map reaches side {AUTO_MIN_SIDE} at {image_size} px; the largest "
+    return _auto(best, (h, w), f"no block's map reaches side {AUTO_MIN_SIDE} at {image_size} px; the largest "
                                      f"({h}x{w}) is used, too coarse to tell corners from centre well")
 
 
@@ -100,7 +95,7 @@ def layer_table(backbone: nn.Module, image_size: int) -> list[tuple[str, tuple[i
     first (forward order), then every other module with a spatial map."""
     grids = list_layers(backbone, image_size)
     blocks = set(block_names(backbone))
-    chosen = auto_layer(backbone, image_size, grids=dict(grids)).name
+    chosen = auto_layer(backbone, image_size, grids=dict(grids)).layer
     rows = [(n, g, True, n == chosen) for n, g in grids if n in blocks]
     return rows + [(n, g, False, n == chosen) for n, g in grids if n not in blocks]
 
@@ -143,7 +138,7 @@ def dotted_name(backbone: nn.Module, spec: str) -> str:
 def resolve_layer(backbone: nn.Module, spec: str = "auto", *, image_size: int = 224) -> tuple[str, nn.Module]:
     """The target layer: "auto" (see ``auto_layer``), otherwise a dotted module name (grad-cam's ``layer4[-1]``
     indexing accepted)."""
-    name = auto_layer(backbone, image_size).name if spec == "auto" else dotted_name(backbone, spec)
+    name = auto_layer(backbone, image_size).layer if spec == "auto" else dotted_name(backbone, spec)
     try:
         if not name:
             raise AttributeError(name)

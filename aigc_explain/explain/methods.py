@@ -52,10 +52,12 @@ def method_names() -> list[str]:
     return sorted(METHODS)
 
 
-def _check_method(method: str) -> str:
+def check_method(method: str, *, flag: str = "method=") -> str:
+    """The method's name in lower case, or one ValueError naming ``flag`` (``--method ``, ``--cam-method ``) and
+    the names there are: the one check of a method name, wherever it is given."""
     name = str(method).lower()
     if name not in METHODS:
-        raise ValueError(f"method={method!r} is unknown; use one of: {', '.join(method_names())}")
+        raise ValueError(f"{flag}{method!r} is unknown; use one of: {', '.join(method_names())}")
     return name
 
 
@@ -199,7 +201,7 @@ def compute_cams(model: nn.Module, layer: nn.Module, x: torch.Tensor, signs: tor
     ``amp`` (default off: exact fp32, grad-cam's maps) may be "bf16" (or "auto": bf16 where native) for the
     one-pass methods: maps are then computed in fp32 from bf16 activations and gradients.
     """
-    name = _check_method(method)
+    name = check_method(method)
     s = _check_inputs(x, signs, batch_size)
     x = x.detach().to(model_device(model))
     fast = one_pass(name)

@@ -28,7 +28,7 @@ from aigc_explain.runs.contract import CSV_COLUMNS, MASS_KEYS
 from aigc_explain.runs.files import (atomic_write_bytes, library_versions, save_npy, save_npz, sha256_file, write_csv,
                                      write_json, write_manifest, write_skipped)
 from aigc_explain.runs.folders import run_folder
-from aigc_explain.runs.summaries import CamSummary, Regions
+from aigc_explain.runs.summaries import CamSummary, Provenance, Regions
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +44,11 @@ def per_image_rows(result: CamResult) -> list[list[Any]]:
             for i, (p, y, pf, pr) in enumerate(zip(result.paths, result.labels, result.prob_fake, result.preds))]
 
 
-def save_result(result: CamResult, *, out: str | Path, overlays: int = 4, extra_summary: dict[str, Any] | None = None,
-                images_root: str | Path | None = None) -> CamSummary:
-    """Write every output file into ``out`` (an existing, empty run folder); returns the summary. Overlays read
-    only images inside ``images_root`` when given (paths that came from files are never trusted further)."""
+def save_result(result: CamResult, *, out: str | Path, overlays: int = 4, provenance: Provenance | None = None,
+                extra_summary: dict[str, Any] | None = None, images_root: str | Path | None = None) -> CamSummary:
+    """Write every output file into ``out`` (an existing, empty run folder); returns the summary (with the
+    detector's ``provenance`` and a caller's ``extra_summary`` keys). Overlays read only images inside
+    ``images_root`` when given (paths that came from files are never trusted further)."""
     out = Path(out)
     write_csv(out / "per_image.csv", CSV_COLUMNS, per_image_rows(result))
     save_npz(out / "cams.npz", compressed=True, paths=np.array(result.paths), index=result.indices,
@@ -63,7 +64,7 @@ def save_result(result: CamResult, *, out: str | Path, overlays: int = 4, extra_
             state[f"{group}/{key}"] = value
     save_npz(out / "aggregates.npz", **state)
     _mean_figures(result, means, out)
-    summary = result.summary(extra=extra_summary)
+    summary = result.summary(provenance=provenance, extra=extra_summary)
     write_json(out / "summary.json", summary.to_json())
     if overlays > 0:
         _overlays(result, out, overlays, images_root)
@@ -160,11 +161,11 @@ def save_run(result: CamResult, *, out: str | Path, overwrite: bool = False, ove
     return summary
 
 
-def run_extra(ckpt: str | Path, detector: Detector, *, reencode: str | None = None) -> dict[str, str | dict]:
+def provenance(ckpt: str | Path, detector: Detector, *, reencode: str | None = None) -> Provenance:
     """What a CAM summary records about its detector: preprocessing, checkpoint hash, library versions."""
-    return {"preprocessing": describe_preprocessing(detector.image_size, detector.mean, detector.std,
-                                                    reencode=reencode),
-            "checkpoint_sha256": sha256_file(ckpt), "versions": library_versions()}
+    return Provenance(preprocessing=describe_preprocessing(detector.image_size, detector.mean, detector.std,
+                                                           reencode=reencode),
+                      checkpoint_sha256=sha256_file(ckpt), versions=library_versions())
 
 
 def write_cam_run(detector: Detector, *, ckpt: str | Path, images: str | Path, out: str | Path, settings: CamSettings,
@@ -176,10 +177,10 @@ def write_cam_run(detector: Detector, *, ckpt: str | Path, images: str | Path, o
         result = explain_folder(detector, images, settings, device=resolve_device(device), workers=workers,
                                 progress=progress)
         check_cam_outputs(result, ckpt)
-        extra = run_extra(ckpt, detector, reencode=settings.reencode)
-        summary = save_result(result, out=run.path, overlays=overlays, extra_summary=extra, images_root=images)
-        write_manifest(run.path, command="cam", arguments=arguments, checkpoint_sha256=extra["checkpoint_sha256"],
-                       detector=detector.config(), preprocessing=extra["preprocessing"])
+        origin = provenance(ckpt, detector, reencode=settings.reencode)
+        summary = save_result(result, out=run.path, overlays=overlays, images_root=images, provenance=origin)
+        write_manifest(run.path, command="cam", arguments=arguments, checkpoint_sha256=origin.checkpoint_sha256,
+                       detector=detector.config(), preprocessing=origin.preprocessing)
     return summary, result
 
 

@@ -19,7 +19,7 @@ from aigc_explain.analysis.regions import MeanMapAccumulator
 from aigc_explain.core.inference import resolve_device
 from aigc_explain.core.models import Detector
 from aigc_explain.explain.folder import CamResult, CamSettings, explain_folder
-from aigc_explain.explain.save import run_extra, save_result
+from aigc_explain.explain.save import provenance, save_result
 from aigc_explain.runs.contract import MASS_KEYS
 from aigc_explain.runs.files import write_manifest
 from aigc_explain.runs.folders import mark_complete, open_run, prepare_run_dir, run_folder
@@ -138,13 +138,13 @@ def json_key(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-def merge_runs(runs: list[str], out: str | Path, *, overwrite: bool = False, overlays: int = 4) -> Path:
+def merge_runs(runs: list[str], *, out: str | Path, overwrite: bool = False, overlays: int = 4) -> Path:
     """``cam merge``: shard folders -> one run folder equal to a single run over all their images."""
     for r in runs:
         if not Path(r).is_dir():
             raise FileNotFoundError(f"shard run folder {r} does not exist")
     with run_folder(out, command="cam merge", overwrite=overwrite, inputs=runs) as run:
-        merge_into(runs, run.path, overlays=overlays)
+        merge_into(runs, out=run.path, overlays=overlays)
     return run.path
 
 
@@ -158,25 +158,24 @@ def _images_root(runs: list[CamRun]) -> str | None:
     return roots.pop() if len(roots) == 1 else None
 
 
-def merge_into(runs: list[str], folder: Path, *, overlays: int = 4, images_root: str | Path | None = None) -> None:
-    """Write the merge of the shard folders ``runs`` into the open run folder ``folder``; overlays read only
+def merge_into(runs: list[str], *, out: Path, overlays: int = 4, images_root: str | Path | None = None) -> None:
+    """Write the merge of the shard folders ``runs`` into the open run folder ``out``; overlays read only
     images inside ``images_root`` (by default the images folder the shards' manifests record)."""
     loaded = [load_cam_run(r) for r in runs]  # refuses incomplete, damaged or ill-formed shards
     summaries = [r.summary for r in loaded]
     merged = merge_results([result_of(r) for r in loaded], summaries)
-    first = summaries[0].to_json()
-    extra = {k: first[k] for k in ("preprocessing", "checkpoint_sha256", "versions") if k in first}
+    origin = summaries[0].provenance
     root = images_root if images_root is not None else _images_root(loaded)
     if root is None and overlays > 0:
         log.warning("the shards do not record one images folder; the merged run has no overlays")
         overlays = 0
-    save_result(merged, out=folder, overlays=overlays, extra_summary=extra, images_root=root)
-    write_manifest(folder, command="cam merge", arguments={"runs": runs, "out": str(folder)}, merged_from=runs,
-                   **extra)
+    save_result(merged, out=out, overlays=overlays, provenance=origin, images_root=root)
+    write_manifest(out, command="cam merge", arguments={"runs": runs, "out": str(out)}, merged_from=runs,
+                   **(origin.to_json() if origin else {}))
 
 
-def explain_distributed(detector: Detector, ckpt: str | Path, images: str | Path, out: str | Path,
-                        settings: CamSettings, *, overwrite: bool = False, device: str = "auto", workers: int = 0,
+def explain_distributed(detector: Detector, *, ckpt: str | Path, images: str | Path, out: str | Path,
+                        settings: CamSettings, overwrite: bool = False, device: str = "auto", workers: int = 0,
                         overlays: int = 4) -> None:
     """Under torchrun: rank r explains shard r+1/N into OUT/shards/, rank 0 then merges them into OUT."""
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
@@ -192,11 +191,11 @@ def explain_distributed(detector: Detector, ckpt: str | Path, images: str | Path
             where = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         result = explain_folder(detector, images, dataclasses.replace(settings, shard=(rank + 1, world)),
                                 device=where, workers=workers, progress=False)
-        save_result(result, out=shard, overlays=0, extra_summary=run_extra(ckpt, detector, reencode=settings.reencode))
+        save_result(result, out=shard, overlays=0, provenance=provenance(ckpt, detector, reencode=settings.reencode))
         mark_complete(shard, "cam")
         dist.barrier()
         if rank == 0:
-            merge_into(sorted(str(p) for p in (out / "shards").iterdir()), out, overlays=overlays, images_root=images)
+            merge_into(sorted(str(p) for p in (out / "shards").iterdir()), out=out, overlays=overlays, images_root=images)
             run.complete()
     except BaseException as exc:
         if run is not None:

@@ -23,7 +23,7 @@ from aigc_explain.runs.files import write_json, write_manifest, write_text
 from aigc_explain.runs.folders import run_folder
 from aigc_explain.reporting.sections import Index, audit_figures, cam_figures, diagnose_figures, model_vs_data, \
     prediction_figures
-from aigc_explain.runs.reader import CamRun, checkpoint_owners, slug
+from aigc_explain.runs.reader import CamRun, Run, checkpoint_owners, slug
 from aigc_explain.runs.report_summary import ReportFigure, ReportResults, ResultRow
 from aigc_explain.runs.summaries import EvaluationMetrics
 
@@ -46,7 +46,7 @@ def setting_name(arguments: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def link_runs(runs: dict[str, Any], owners: dict[str, str]) -> dict[str, list[str]]:
+def link_runs(runs: dict[str, Run], owners: dict[str, str]) -> dict[str, list[str]]:
     """Training run label -> the runs that hold predictions of its checkpoints (``owners``, from
     ``runs.reader.checkpoint_owners``): its evaluation runs, or, when it has none, its CAM runs."""
     found = {label: {"evaluation": [], "cam": []} for label, r in runs.items() if r.kind == "training"}
@@ -83,7 +83,7 @@ def _best_val(history: dict[str, np.ndarray]) -> tuple[float, int] | None:
     return float(acc[best]), int(history["epoch"][best])
 
 
-def results_rows(runs: dict[str, Any], owners: dict[str, str]) -> list[ResultRow]:
+def results_rows(runs: dict[str, Run], owners: dict[str, str]) -> list[ResultRow]:
     """One row per training run and prediction source (``link_runs``); evaluation and CAM runs of no
     given training run get rows of their own (val accuracy n/a)."""
     links = link_runs(runs, owners)
@@ -115,13 +115,13 @@ def format_row(row: ResultRow) -> list[str]:
 @dataclass(frozen=True)
 class ReportInputs:
     """What the panel builders read: the runs by label, the results table's rows, the comparisons' settings."""
-    runs: dict[str, Any]
+    runs: dict[str, Run]
     rows: list[ResultRow]
     n_perm: int = 10000
     n_boot: int = 2000
     allow_different: bool = False
 
-    def of_kind(self, kind: str) -> dict[str, Any]:
+    def of_kind(self, kind: str) -> dict[str, Run]:
         return {label: r for label, r in self.runs.items() if r.kind == kind}
 
 
@@ -171,7 +171,7 @@ def _comparisons(index: Index, inputs: ReportInputs) -> list[str]:
     for other in labels[1:]:
         stem = "comparison" if len(labels) == 2 else slug(f"comparison_{labels[0]}_vs_{other}")
         name = index.next_name(stem)
-        result = write_comparison(cams[labels[0]], cams[other], (labels[0], other), index.out, n_perm=inputs.n_perm,
+        result = write_comparison(cams[labels[0]], cams[other], (labels[0], other), out=index.out, n_perm=inputs.n_perm,
                                   n_boot=inputs.n_boot, stem=stem, figure=name,
                                   allow_different=inputs.allow_different, quiet=True)
         index.items.append((name, f"{labels[0]} vs {other}: mean CAMs on one scale, their difference "
@@ -213,7 +213,7 @@ def panel_help() -> str:
 __doc__ = f"{__doc__}\n\n{panel_help()}"
 
 
-def index_markdown(title: str, runs: dict[str, Any], table: str, items: list[tuple[str, str]],
+def index_markdown(title: str, runs: dict[str, Run], table: str, items: list[tuple[str, str]],
                    notes: list[str]) -> str:
     lines = [f"# {title}", "", "Runs:", ""]
     lines += [f"- **{label}** — {r.kind} run, `{r.path}`" for label, r in runs.items()]
@@ -226,7 +226,7 @@ def index_markdown(title: str, runs: dict[str, Any], table: str, items: list[tup
     return "\n".join(lines)
 
 
-def build_report(runs: dict[str, Any], out: Path, *, n_perm: int = 10000, n_boot: int = 2000,
+def build_report(runs: dict[str, Run], out: Path, *, n_perm: int = 10000, n_boot: int = 2000,
                  allow_different: bool = False) -> ReportResults:
     """Write every figure, ``results.json`` and ``index.md`` into the (empty) folder ``out``."""
     inputs = ReportInputs(runs, results_rows(runs, checkpoint_owners(runs)), n_perm=n_perm, n_boot=n_boot,
@@ -246,7 +246,7 @@ def build_report(runs: dict[str, Any], out: Path, *, n_perm: int = 10000, n_boot
     return results
 
 
-def write_comparison(run_a: CamRun, run_b: CamRun, labels: tuple[str, str], out: str | Path, *,
+def write_comparison(run_a: CamRun, run_b: CamRun, labels: tuple[str, str], *, out: str | Path,
                      n_perm: int = 10000, n_boot: int = 2000, seed: int = 0, stem: str = "comparison",
                      figure: str | None = None, allow_different: bool = False,
                      quiet: bool = False) -> ComparisonSummary:
@@ -272,7 +272,7 @@ def write_comparison_run(run_a: CamRun, run_b: CamRun, labels: tuple[str, str], 
     """The ``compare`` job: comparison.json and comparison.png in the run folder ``out``."""
     compare_runs_check(run_a, run_b, labels, allow_different)  # refused before any folder is made
     with run_folder(out, command="compare", overwrite=overwrite, inputs=[run_a.path, run_b.path]) as run:
-        result = write_comparison(run_a, run_b, labels, run.path, n_perm=n_perm, n_boot=n_boot, seed=seed,
+        result = write_comparison(run_a, run_b, labels, out=run.path, n_perm=n_perm, n_boot=n_boot, seed=seed,
                                   allow_different=allow_different)
         write_manifest(run.path, command="compare", arguments=arguments)
     for group in result.classes:
@@ -280,7 +280,7 @@ def write_comparison_run(run_a: CamRun, run_b: CamRun, labels: tuple[str, str], 
     return result
 
 
-def write_report_run(runs: dict[str, Any], *, out: str | Path, arguments: dict[str, Any], overwrite: bool = False,
+def write_report_run(runs: dict[str, Run], *, out: str | Path, arguments: dict[str, Any], overwrite: bool = False,
                      n_perm: int = 10000, n_boot: int = 2000, allow_different: bool = False) -> ReportResults:
     """The ``report`` job: every figure, results.json and index.md in the run folder ``out``."""
     cams = [(label, r) for label, r in runs.items() if r.kind == "cam"]

@@ -12,7 +12,7 @@ from aigc_explain.reporting.audit import model_vs_data_figure
 from aigc_explain.reporting.figures import heatmap_figure, save_figure
 from aigc_explain.reporting.panels import confusion_figure, pr_figure, roc_figure
 from aigc_explain.runs.files import atomic_write_bytes
-from aigc_explain.runs.reader import AuditRun, slug
+from aigc_explain.runs.reader import AuditRun, Run, slug
 from aigc_explain.runs.report_summary import ResultRow
 
 
@@ -36,7 +36,7 @@ class Index:
         self.items.append((name, caption))
 
 
-def prediction_figures(index: Index, runs: dict[str, Any], rows: list[ResultRow]) -> None:
+def prediction_figures(index: Index, runs: dict[str, Run], rows: list[ResultRow]) -> None:
     """Confusion, ROC and PR of the predictions the results table uses, named like its rows."""
     sources = {}
     for row in rows:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aigc_explain.runs.records import Record, key
+from aigc_explain.runs.summaries import AmpChoice  # noqa: F401 (the diagnose summary records it; re-exported)
 
 DIAGNOSE_SCHEMA_VERSION = 1
 CLASSES = ("real", "fake")
@@ -149,13 +150,6 @@ class PatchMapSummary(Record):
     n: int
     classes: dict[str, PatchMapClass]
     cam: str | None
-
-
-@dataclass(frozen=True)
-class AmpChoice(Record):
-    """The precision inference ran in: "off" (fp32) or "bf16", and why."""
-    used: str
-    reason: str
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -99,6 +99,32 @@ class Regions(Record):
     border_frac: float = 0.125
 
 
+@dataclass(frozen=True, kw_only=True)
+class LayerChoice(Record):
+    """How the explained layer was chosen: what was asked (a name, or "auto"), the layer, its map size where the
+    auto rule measured it (``explain.layers.auto_layer``), and why."""
+    asked: str
+    layer: str
+    map_size: tuple[int, int] | None = omit_if_none()
+    reason: str
+
+
+@dataclass(frozen=True)
+class Provenance(Record):
+    """What a run records about its detector beside its numbers: the input pipeline
+    (``core.images.describe_preprocessing``), the checkpoint's sha256 and the library versions."""
+    preprocessing: dict[str, Any]
+    checkpoint_sha256: str
+    versions: dict[str, str]
+
+
+@dataclass(frozen=True)
+class AmpChoice(Record):
+    """The precision inference ran in: "off" (fp32) or "bf16", and why."""
+    used: str
+    reason: str
+
+
 @dataclass(frozen=True)
 class Selection(Record):
     """Which images the whole (unsharded) run selects: the folder, how many, and a hash of their paths."""
@@ -127,12 +153,19 @@ class CamSummary(Record):
     settings: dict[str, Any] = field(default_factory=dict)
     detector: dict[str, Any] = field(default_factory=dict)
     selection: Selection | None = None
-    layer_choice: dict[str, Any] | None = None
-    preprocessing: dict[str, Any] | None = omit_if_none()  # run_extra: the detector's input pipeline
+    layer_choice: LayerChoice | None = None
+    preprocessing: dict[str, Any] | None = omit_if_none()  # these three: the run's Provenance
     checkpoint_sha256: str | None = omit_if_none()
     versions: dict[str, Any] | None = omit_if_none()
     regions: Regions = field(default_factory=Regions)
     extra: dict[str, Any] = field(default_factory=dict)  # keys a caller added (save_result's extra_summary)
+
+    @property
+    def provenance(self) -> Provenance | None:
+        """The detector's pipeline, checkpoint hash and versions, None where the run records none (the API)."""
+        if self.preprocessing is None or self.checkpoint_sha256 is None or self.versions is None:
+            return None
+        return Provenance(self.preprocessing, self.checkpoint_sha256, self.versions)
 
     def group(self, name: str) -> GroupStats | None:
         """The group's statistics, None when the run had no image in it."""
@@ -175,6 +208,6 @@ class EvaluationMetrics(Record):
     folder: str | None = omit_if_none()
     n_skipped: int | None = omit_if_none()
     reencode: str | None = None
-    amp: dict[str, Any] | None = omit_if_none()  # {"used", "reason"}: the precision inference ran in
+    amp: AmpChoice | None = omit_if_none()  # the precision inference ran in
     warnings: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)

@@ -25,6 +25,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from aigc_explain.runs.demo_summary import DemoDataset
 from aigc_explain.synth.photos import PHOTO_SOURCES, photo_strips, random_crops
 
 logger = logging.getLogger(__name__)
@@ -178,7 +179,7 @@ def _crop_splits(n_train: int, n_val: int, size: int,
 
 
 def build_demo_dataset(out_dir: Path, *, n_train: int = 300, n_val: int = 100, size: int = 96,
-                       seed: int = 0, ae_steps: int = 400, overwrite: bool = False) -> dict:
+                       seed: int = 0, ae_steps: int = 400, overwrite: bool = False) -> DemoDataset:
     """Write `out_dir/{train,val}/{0_real,1_fake}/*.jpg` (n_train / n_val images per class) and SOURCES.md.
 
     Returns counts, timings (seconds) and the autoencoder's reconstruction MSE (on [0, 1] pixels). The
@@ -214,6 +215,5 @@ def build_demo_dataset(out_dir: Path, *, n_train: int = 300, n_val: int = 100, s
     seconds["total"] = time.perf_counter() - start
     logger.info("demo dataset in %s: %s in %.1f s, autoencoder MSE %.5f", out_dir, counts,
                 seconds["total"], recon_mse)
-    return {"out_dir": str(out_dir), "counts": counts, "photos": names, **args,
-            "ae_final_loss": recon_mse, "ae_train_loss": float(np.mean(losses[-10:])) if losses else None,
-            "seconds": seconds}
+    return DemoDataset(out_dir=str(out_dir), counts=counts, photos=list(names), **args, ae_final_loss=recon_mse,
+                       ae_train_loss=float(np.mean(losses[-10:])) if losses else None, seconds=seconds)

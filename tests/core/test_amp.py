@@ -97,9 +97,9 @@ def test_evaluate_is_exact_fp32_by_default_and_bf16_on_request(dataset: Path, ti
 
         x = torch.stack([eval_transform(32, detector.mean, detector.std)(read_image(p)) for p in preds.paths])
         reference = torch.sigmoid(detector(x).reshape(-1).double()).numpy()
-    assert np.abs(preds.probs - reference).max() < 1e-6 and exact.amp["used"] == "off"
+    assert np.abs(preds.probs - reference).max() < 1e-6 and exact.amp.used == "off"
     half, half_preds = evaluate_folder(detector, dataset, split="val", amp="bf16")
-    assert half.amp["used"] == "bf16"
+    assert half.amp.used == "bf16"
     delta = np.abs(half_preds.probs - preds.probs)
     assert 0 < delta.max() < 0.05  # bf16 changes the numbers, a little
 

@@ -162,9 +162,9 @@ def test_cam_grid_comes_from_the_encoder(tiny_clips, tmp_path):
 
     detector = load_detector(_released(tmp_path, "universalfakedetect", torch.randn(1, EMBED), torch.zeros(1)))
     choice = auto_layer(detector.backbone, detector.image_size)
-    assert (choice.name, choice.map_size) == (f"blocks.{DEPTH - 1}.norm1", (SIDE // 14, SIDE // 14))
+    assert (choice.layer, choice.map_size) == (f"blocks.{DEPTH - 1}.norm1", (SIDE // 14, SIDE // 14))
     tokens = torch.randn(2, 1 + (SIDE // 14) ** 2, WIDTH)
-    assert reshape_transform_for(detector.backbone, choice.name)(tokens).shape == (2, WIDTH, SIDE // 14, SIDE // 14)
+    assert reshape_transform_for(detector.backbone, choice.layer)(tokens).shape == (2, WIDTH, SIDE // 14, SIDE // 14)
 
 
 def test_wrong_probe_shapes_and_configs_are_one_line(tiny_clips, tmp_path, dataset, error_line):

@@ -11,6 +11,7 @@ import torch
 from PIL import Image, JpegImagePlugin
 
 from aigc_explain.synth import photos
+from aigc_explain.runs.demo_summary import DemoDataset
 from aigc_explain.synth.demo_data import build_demo_dataset, reconstruct, train_autoencoder, UpConvAE
 from aigc_explain.synth.photos import photo_sources, PhotoSource, random_crops
 
@@ -22,7 +23,7 @@ def _files(root: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DemoDataset]:
     out = tmp_path_factory.mktemp("demo") / "ds"
     return out, build_demo_dataset(out, seed=0, **TINY)
 
@@ -30,7 +31,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 def test_layout_counts_and_images(tiny: tuple[Path, dict]) -> None:
     out, result = tiny
     expected = {"train/0_real": 4, "train/1_fake": 4, "val/0_real": 2, "val/1_fake": 2}
-    assert result["counts"] == expected
+    assert result.counts == expected
     for folder, n in expected.items():
         files = sorted((out / folder).iterdir())
         assert [f.name for f in files] == [f"{i:05d}.jpg" for i in range(n)]
@@ -39,8 +40,8 @@ def test_layout_counts_and_images(tiny: tuple[Path, dict]) -> None:
                 assert (img.format, img.mode, img.size) == ("JPEG", "RGB", (32, 32))
     assert sorted(p.name for p in out.iterdir()) == ["SOURCES.md", "train", "val"]
     sources = (out / "SOURCES.md").read_text(encoding="utf-8")
-    assert all(name in sources for name in result["photos"]) and "CC0" in sources
-    assert 0.0 < result["ae_final_loss"] < 0.25 and result["seconds"]["total"] > 0
+    assert all(name in sources for name in result.photos) and "CC0" in sources
+    assert 0.0 < result.ae_final_loss < 0.25 and result.seconds["total"] > 0
 
 
 def test_real_and_fake_share_jpeg_settings(tiny: tuple[Path, dict]) -> None:
