@@ -101,14 +101,14 @@ def add_explain_arguments(p: argparse.ArgumentParser, command: str, *, images_re
     p.add_argument("--images", required=images_required,
                    help="a folder (flat, with 0_real/1_fake, or a split root), one image, or an image list "
                         "(path,label csv such as a training run's val_files.csv)")
-    p.add_argument("--out", help=f"run folder (default reports/{command}/<detector>-<images-name>, the detector named "
-                                 f"after its run folder when the checkpoint is best_model.pth or the like)")
+    p.add_argument("--out", help=default_out_help(command))
     add_detector_arguments(p)
     p.add_argument("--method", default="gradcam", help="gradcam (default), gradcam++, hirescam, xgradcam, layercam, "
                                                       "eigencam, eigengradcam, scorecam, ablationcam, fullgrad, …")
     p.add_argument("--layer", default="auto", help="auto (default: the deepest top-level block whose map at the input "
-                                                   "size has a side >= 7, so corners and centre are told apart) or a "
-                                                   "dotted module name of the backbone (see cam --list-layers)")
+                                                   "size has a side >= 7, so corners and centre are told apart), a "
+                                                   "dotted module name of the backbone (layer4.2) or grad-cam's "
+                                                   "indexing (layer4[-1]); see cam --list-layers")
     p.add_argument("--target", default="fake", choices=("fake", "real", "predicted"),
                    help="explain the logit (fake), its negation (real) or each image's predicted class")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
@@ -117,6 +117,12 @@ def add_explain_arguments(p: argparse.ArgumentParser, command: str, *, images_re
 
 
 GENERIC_STEMS = ("best_model", "final_model", "checkpoint", "model", "weights")
+
+
+def default_out_help(command: str) -> str:
+    """--out's help: what ``default_out`` picks."""
+    return (f"run folder (default reports/{command}/<detector>-<images-name>, the detector named after its run folder "
+            f"when the checkpoint is best_model.pth or the like)")
 
 
 def default_out(command: str, ckpt: str, images: str) -> Path:

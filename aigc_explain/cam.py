@@ -45,12 +45,11 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _build_merge_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="aigc-explain cam merge",
-                                description="combine the run folders of --shard K/N runs into one run")
+    p = make_parser("cam merge", "combine the run folders of --shard K/N runs into one run")
     p.add_argument("runs", nargs="+", help="shard run folders")
-    p.add_argument("--out", required=True)
-    p.add_argument("--overlays", type=int, default=4)
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--out", required=True, help="run folder of the merged run")
+    p.add_argument("--overlays", type=int, default=4, help="overlay images per class and kind (0: none)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     return p
 
 

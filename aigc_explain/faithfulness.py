@@ -40,7 +40,7 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="ROAD removal percentiles (grad-cam uses 10,...,90; each costs a sparse solve per "
                         "image); none: skip")
     p.add_argument("--road-images", type=int, default=16, help="ROAD on this many images, evenly spread (0: skip)")
-    p.add_argument("--batch-size", type=int, default=32, help="images per forward pass (perturbed images too)")
+    p.add_argument("-b", "--batch-size", type=int, default=32, help="images per forward pass (perturbed images too)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random map, tie-breaking and ROAD noise")
     return p
 

@@ -20,7 +20,7 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="cascading: randomise the top k blocks; independent: only block k")
     p.add_argument("--examples", type=int, default=4, help="images shown in sanity_examples.png")
     p.add_argument("--seed", type=int, default=0, help="seed of the re-initialisation")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("-b", "--batch-size", type=int, default=32, help="images per batch")
     return p
 
 
