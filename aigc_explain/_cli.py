@@ -142,7 +142,19 @@ def emit(as_json: bool, data: dict, lines: list[str]) -> None:
     """The command's result on stdout: a short summary for people, or (``--json``) one JSON line."""
     import json
 
-    print(json.dumps(data) if as_json else "\n".join(lines))
+    def plain(value: object) -> object:  # numpy numbers and arrays
+        if hasattr(value, "tolist"):
+            return value.tolist()
+        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+    print(json.dumps(data, default=plain) if as_json else "\n".join(lines))
+
+
+def wrapped(text: str, *, indent: str = "  ", width: int = 100) -> list[str]:
+    """A sentence of a summary as lines of at most ``width`` characters, continuation lines indented further."""
+    import textwrap
+
+    return textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent + "  ") or [indent.rstrip()]
 
 
 def _no_default(action: argparse.Action) -> bool:

@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from aigc_explain._cli import (add_detector_arguments, add_json_flag, default_out, default_out_help, emit, make_parser,
-                               run, setup_logging)
+                               run, setup_logging, wrapped)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -71,7 +71,7 @@ def _run(args: argparse.Namespace) -> None:
                                  progress=not args.no_progress)
     accuracy = summary.clean.accuracy
     lines = [f"diagnosed {summary.n_images} images" + ("" if accuracy is None else f" (clean accuracy {accuracy:.3f})")]
-    lines += [f"  {v}" for v in summary.verdict]
+    lines += [line for v in summary.verdict for line in wrapped(v)]
     lines.append(f"run folder: {out} (diagnose.md)")
     emit(args.json, {"out": str(out), "n_images": summary.n_images, "accuracy": accuracy, "verdict": summary.verdict},
          lines)
