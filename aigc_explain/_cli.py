@@ -13,9 +13,29 @@ USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryErro
                PermissionError)
 
 
+class SaidOnce(logging.Filter):
+    """Lets each warning's text through once: a command's steps can meet the same thing again (the demo's two CAM
+    runs at one coarse layer, evaluate's perturbations of one-class data), and a warning is said once."""
+    def __init__(self) -> None:
+        super().__init__()
+        self.said: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        text = record.getMessage()
+        if text in self.said:
+            return False
+        self.said.add(text)
+        return True
+
+
 def setup_logging(verbose: bool = False) -> None:
+    """Log lines on stderr for one command run (each warning said once)."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(SaidOnce())
 
 
 def run(command: str, body: Callable[[], object]) -> int:

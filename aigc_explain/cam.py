@@ -111,7 +111,9 @@ def _run(args: argparse.Namespace) -> None:
     lines.append(f"run folder: {out}")
     if args.html:
         from aigc_explain.reporting.browser import write_run_page
-        lines.append(f"page: {write_run_page(out).index} (open it in a browser)")
+        page = write_run_page(out, quiet=True)  # its notes repeat what this run has said
+        noted = f"; {len(page.notes)} note(s) on it" if page.notes else ""
+        lines.append(f"page: {page.index} (open it in a browser{noted})")
     emit(args.json, {"out": str(out), "layer": result.layer_name, "map_size": list(result.map_size),
                      "accuracy": summary.accuracy, "groups": brief}, lines)
 
