@@ -4,7 +4,6 @@ relative), aggregate per class and measure corner-vs-centre attention with inter
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -50,6 +49,7 @@ def _build_merge_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run folder of the merged run")
     p.add_argument("--overlays", type=int, default=4, help="overlay images per class and kind (0: none)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    add_json_flag(p)
     return p
 
 
@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
 def _merge(args: argparse.Namespace) -> None:
     from aigc_explain.explain.shards import merge_runs
 
-    print(json.dumps({"out": str(merge_runs(args.runs, args.out, overwrite=args.overwrite, overlays=args.overlays))}))
+    out = merge_runs(args.runs, args.out, overwrite=args.overwrite, overlays=args.overlays)
+    emit(args.json, {"out": str(out), "shards": len(args.runs)}, [f"merged {len(args.runs)} shard runs; run folder: {out}"])
 
 
 def _run(args: argparse.Namespace) -> None:
