@@ -13,9 +13,29 @@ USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryErro
                PermissionError)
 
 
+class SaidOnce(logging.Filter):
+    """Lets each warning's text through once: a command's steps can meet the same thing again (the demo's two CAM
+    runs at one coarse layer, evaluate's perturbations of one-class data), and a warning is said once."""
+    def __init__(self) -> None:
+        super().__init__()
+        self.said: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        text = record.getMessage()
+        if text in self.said:
+            return False
+        self.said.add(text)
+        return True
+
+
 def setup_logging(verbose: bool = False) -> None:
+    """Log lines on stderr for one command run (each warning said once)."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(SaidOnce())
 
 
 def run(command: str, body: Callable[[], object]) -> int:
@@ -101,14 +121,14 @@ def add_explain_arguments(p: argparse.ArgumentParser, command: str, *, images_re
     p.add_argument("--images", required=images_required,
                    help="a folder (flat, with 0_real/1_fake, or a split root), one image, or an image list "
                         "(path,label csv such as a training run's val_files.csv)")
-    p.add_argument("--out", help=f"run folder (default reports/{command}/<detector>-<images-name>, the detector named "
-                                 f"after its run folder when the checkpoint is best_model.pth or the like)")
+    p.add_argument("--out", help=default_out_help(command))
     add_detector_arguments(p)
     p.add_argument("--method", default="gradcam", help="gradcam (default), gradcam++, hirescam, xgradcam, layercam, "
                                                       "eigencam, eigengradcam, scorecam, ablationcam, fullgrad, …")
     p.add_argument("--layer", default="auto", help="auto (default: the deepest top-level block whose map at the input "
-                                                   "size has a side >= 7, so corners and centre are told apart) or a "
-                                                   "dotted module name of the backbone (see cam --list-layers)")
+                                                   "size has a side >= 7, so corners and centre are told apart), a "
+                                                   "dotted module name of the backbone (layer4.2) or grad-cam's "
+                                                   "indexing (layer4[-1]); see cam --list-layers")
     p.add_argument("--target", default="fake", choices=("fake", "real", "predicted"),
                    help="explain the logit (fake), its negation (real) or each image's predicted class")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
@@ -117,6 +137,12 @@ def add_explain_arguments(p: argparse.ArgumentParser, command: str, *, images_re
 
 
 GENERIC_STEMS = ("best_model", "final_model", "checkpoint", "model", "weights")
+
+
+def default_out_help(command: str) -> str:
+    """--out's help: what ``default_out`` picks."""
+    return (f"run folder (default reports/{command}/<detector>-<images-name>, the detector named after its run folder "
+            f"when the checkpoint is best_model.pth or the like)")
 
 
 def default_out(command: str, ckpt: str, images: str) -> Path:
@@ -136,7 +162,19 @@ def emit(as_json: bool, data: dict, lines: list[str]) -> None:
     """The command's result on stdout: a short summary for people, or (``--json``) one JSON line."""
     import json
 
-    print(json.dumps(data) if as_json else "\n".join(lines))
+    def plain(value: object) -> object:  # numpy numbers and arrays
+        if hasattr(value, "tolist"):
+            return value.tolist()
+        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+    print(json.dumps(data, default=plain) if as_json else "\n".join(lines))
+
+
+def wrapped(text: str, *, indent: str = "  ", width: int = 100) -> list[str]:
+    """A sentence of a summary as lines of at most ``width`` characters, continuation lines indented further."""
+    import textwrap
+
+    return textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent + "  ") or [indent.rstrip()]
 
 
 def _no_default(action: argparse.Action) -> bool:

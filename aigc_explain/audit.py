@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from aigc_explain._cli import add_json_flag, emit, make_parser, run, setup_logging
+from aigc_explain._cli import add_json_flag, emit, make_parser, run, setup_logging, wrapped
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> None:
     from aigc_explain.evidence.gather import AuditSettings
+    from aigc_explain.evidence.verdict import fingerprint_sentence, pixel_sentence
     from aigc_explain.evidence.write import write_audit_run
 
     settings = AuditSettings(size=args.size, enlarge=args.enlarge, limit=args.limit, reencode=args.reencode,
@@ -59,7 +60,10 @@ def _run(args: argparse.Namespace) -> None:
     ranked = sorted(((k, v) for k, v in budget.items() if v and v.get("auc") is not None), key=lambda kv: -kv[1]["auc"])
     lines = [f"audit of {args.data} at {size} px; what gives the label away (cross-validated AUC, 0.5 = nothing):"]
     lines += [f"  {k:<9} {v['auc']:.3f}  strongest: {v['top']}" for k, v in ranked]
-    lines += [f"verdict: {summary.verdict}", f"run folder: {args.out} (audit.md)"]
+    lines += wrapped(f"pixels: {pixel_sentence(overall.pixels.localisation)}")
+    fingerprint = fingerprint_sentence(overall.pixels.fingerprint, summary.geometry)
+    lines += wrapped(f"fingerprint: {fingerprint}") if fingerprint else []
+    lines.append(f"run folder: {args.out} (audit.md: the verdict in full)")
     emit(args.json, {"out": str(args.out), "cue_auc": overall.cue.auc, "cue_auc_ci95": list(overall.cue.ci95),
                      "pixel_corner_share": overall.pixels.corner_share.to_json(), "budget": budget,
                      "audit_size": size, "verdict": summary.verdict}, lines)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from aigc_explain._cli import make_parser, run, setup_logging
+from aigc_explain._cli import HelpFormatter, make_parser, plain_doc, run, setup_logging
 
 def _csv_list(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
@@ -22,16 +22,19 @@ def _csv_list(text: str) -> tuple[str, ...]:
 def _build_parser() -> argparse.ArgumentParser:
     p = make_parser("benchmark", __doc__)
     sub = p.add_subparsers(dest="benchmark", required=True, metavar="{planted}")
-    q = sub.add_parser("planted", help="known answer: an artifact planted in the corners or the centre")
+    q = sub.add_parser("planted", help="known answer: an artifact planted in the corners or the centre",
+                       description=plain_doc(__doc__), formatter_class=HelpFormatter)
     q.add_argument("--region", choices=("corner", "center"), help="where the fakes' artifact is planted (required)")
     q.add_argument("--model", default="mobilenet_v2", help="preset, torchvision or timm model name")
     q.add_argument("--weights", default="imagenet", help="imagenet, imagenet:TAG, none or a file")
-    for flag, default, text in (("--image-size", 160, "image and input size (the plant must not be resized)"),
-                                ("--n-train", 400, "training images per class"),
-                                ("--n-val", 100, "validation images per class (the fakes are explained)"),
-                                ("--epochs", 3, None), ("--batch-size", 32, None), ("--seed", 0, None),
-                                ("--strength", 8, "plant amplitude in 8-bit levels (checkerboard +-S)")):
-        q.add_argument(flag, type=int, default=default, help=text)
+    q.add_argument("--image-size", "--img-size", dest="image_size", type=int, default=160,
+                   help="image and input size (the plant must not be resized)")
+    q.add_argument("--n-train", type=int, default=400, help="training images per class")
+    q.add_argument("--n-val", type=int, default=100, help="validation images per class (the fakes are explained)")
+    q.add_argument("--epochs", type=int, default=3)
+    q.add_argument("-b", "--batch-size", type=int, default=32, help="images per step")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--strength", type=int, default=8, help="plant amplitude in 8-bit levels (checkerboard +-S)")
     q.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (1e-3: the plant is learned in 3 epochs)")
     q.add_argument("--content", default="shapes", choices=("shapes", "photos"),
                    help="image content: random colour fields and shapes, or crops of photos shipped by packages")

@@ -4,7 +4,6 @@ relative), aggregate per class and measure corner-vs-centre attention with inter
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -45,12 +44,12 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _build_merge_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="aigc-explain cam merge",
-                                description="combine the run folders of --shard K/N runs into one run")
+    p = make_parser("cam merge", "combine the run folders of --shard K/N runs into one run")
     p.add_argument("runs", nargs="+", help="shard run folders")
-    p.add_argument("--out", required=True)
-    p.add_argument("--overlays", type=int, default=4)
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--out", required=True, help="run folder of the merged run")
+    p.add_argument("--overlays", type=int, default=4, help="overlay images per class and kind (0: none)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    add_json_flag(p)
     return p
 
 
@@ -68,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
 def _merge(args: argparse.Namespace) -> None:
     from aigc_explain.explain.shards import merge_runs
 
-    print(json.dumps({"out": str(merge_runs(args.runs, out=args.out, overwrite=args.overwrite, overlays=args.overlays))}))
+    out = merge_runs(args.runs, out=args.out, overwrite=args.overwrite, overlays=args.overlays)
+    emit(args.json, {"out": str(out), "shards": len(args.runs)}, [f"merged {len(args.runs)} shard runs; run folder: {out}"])
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -112,7 +112,9 @@ def _run(args: argparse.Namespace) -> None:
     lines.append(f"run folder: {out}")
     if args.html:
         from aigc_explain.reporting.browser import write_run_page
-        lines.append(f"page: {write_run_page(out).index} (open it in a browser)")
+        page = write_run_page(out, quiet=True)  # its notes repeat what this run has said
+        noted = f"; {len(page.notes)} note(s) on it" if page.notes else ""
+        lines.append(f"page: {page.index} (open it in a browser{noted})")
     emit(args.json, {"out": str(out), "layer": result.layer_name, "map_size": list(result.map_size),
                      "accuracy": summary.accuracy, "groups": brief}, lines)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from aigc_explain._cli import add_json_flag, emit, make_parser, run, setup_logging
+from aigc_explain._cli import add_json_flag, emit, make_parser, run, setup_logging, wrapped
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -49,9 +49,15 @@ def _run(args: argparse.Namespace) -> None:
                                   allow_different=args.allow_different)
     from aigc_explain.analysis.comparison import headline
 
-    lines = [f"{labels[0]} vs {labels[1]}:"] + [f"  {headline(result, g)}" for g in result.classes if g != "all"]
-    lines += [f"  note: {w}" for w in result.warnings] + [f"written to {args.out}"]
-    emit(args.json, {"out": str(args.out), "labels": labels, "warnings": len(result.warnings)}, lines)
+    lines = [f"{labels[0]} vs {labels[1]}:"]
+    lines += [line for g in result.classes if g != "all" for line in wrapped(headline(result, g))]
+    if result.warnings:  # said once, as warnings on stderr
+        lines.append(f"  {len(result.warnings)} warning(s) above, also in comparison.json")
+    lines.append(f"run folder: {args.out} (comparison.png)")
+    emit(args.json, {"out": str(args.out), "labels": labels,
+                     "corner_share": {g: c.corner_share.to_json() for g, c in result.classes.items()},
+                     "not_measurable": {g: c.not_measurable for g, c in result.classes.items() if c.not_measurable},
+                     "warnings": list(result.warnings)}, lines)
 
 
 if __name__ == "__main__":

@@ -29,9 +29,11 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-train", type=int, default=300, help="training images per class")
     p.add_argument("--n-val", type=int, default=100, help="validation images per class")
     p.add_argument("--size", type=int, default=96, help="crop size of the demo images")
-    p.add_argument("--image-size", type=int, default=128, help="detector input size")
+    p.add_argument("--image-size", "--img-size", dest="image_size", type=int, default=128,
+                   help="detector input size")
     p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--layer", default="features.13", help="CAM layer (8x8 map at 128 px for MobileNetV2)")
+    p.add_argument("--layer", default="features.13", help="CAM layer, a dotted name or grad-cam's indexing (layer4[-1]); features.13 "
+                   "gives an 8x8 map at 128 px for MobileNetV2")
     p.add_argument("--ae-steps", type=int, default=400, help="training steps of the fake-making autoencoder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--amp", choices=("auto", "bf16", "off"), default="auto",

@@ -10,14 +10,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from aigc_explain._cli import add_detector_arguments, add_json_flag, default_out, emit, make_parser, run, setup_logging
+from aigc_explain._cli import (add_detector_arguments, add_json_flag, default_out, default_out_help, emit, make_parser,
+                               run, setup_logging, wrapped)
 
 
 def _build_parser() -> argparse.ArgumentParser:
     p = make_parser("diagnose", __doc__)
     p.add_argument("--ckpt", required=True, help="detector checkpoint (ours, the report's, CNNDetection's)")
     p.add_argument("--images", required=True, help="folder with 0_real/ and 1_fake/, or a split root")
-    p.add_argument("--out", help="run folder (default reports/diagnose/<ckpt-stem>-<images-name>)")
+    p.add_argument("--out", help=default_out_help("diagnose"))
     add_detector_arguments(p)
     p.add_argument("--bands", default="0,1/16,1/8,1/4,1/2",
                    help="band edges in cycles/pixel (default 0,1/16,1/8,1/4,1/2: four bands, each removed and kept)")
@@ -27,7 +28,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-peaks", action="store_true", help="skip finding and removing the fakes' spectral peaks")
     p.add_argument("--map-images", type=int, default=4, help="images per class for the patch map (0: none)")
     p.add_argument("--limit", type=int, help="at most N images (balanced between classes)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("-b", "--batch-size", type=int, default=64, help="images per batch")
     p.add_argument("--threshold", type=float, default=0.5)
     p.add_argument("--seed", type=int, default=0, help="seed of the patch shuffles and the bootstrap")
     p.add_argument("--workers", type=int, default=0)
@@ -70,7 +71,7 @@ def _run(args: argparse.Namespace) -> None:
                                  progress=not args.no_progress)
     accuracy = summary.clean.accuracy
     lines = [f"diagnosed {summary.n_images} images" + ("" if accuracy is None else f" (clean accuracy {accuracy:.3f})")]
-    lines += [f"  {v}" for v in summary.verdict]
+    lines += [line for v in summary.verdict for line in wrapped(v)]
     lines.append(f"run folder: {out} (diagnose.md)")
     emit(args.json, {"out": str(out), "n_images": summary.n_images, "accuracy": accuracy, "verdict": summary.verdict},
          lines)

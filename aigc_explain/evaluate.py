@@ -9,9 +9,8 @@ columns = data) with each cell's metrics in <row>__<column>/.
 from __future__ import annotations
 
 import argparse
-import json
 
-from aigc_explain._cli import add_detector_arguments, make_parser, run, setup_logging
+from aigc_explain._cli import add_detector_arguments, add_json_flag, emit, make_parser, run, setup_logging
 
 _SUMMARY_KEYS = ("accuracy", "real_acc", "fake_acc", "average_precision", "roc_auc", "n_real", "n_fake")
 
@@ -43,6 +42,7 @@ def _build_parser() -> argparse.ArgumentParser:
                         "(fidelity in benchmarks/amp_fidelity.py); auto: bf16 where the hardware computes it natively")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true")
+    add_json_flag(p)
     return p
 
 
@@ -85,8 +85,14 @@ def _run(args: argparse.Namespace) -> None:
         result = write_cross_domain_run(ckpts=args.ckpt, datas=args.data, out=args.out, arguments=vars(args), overwrite=args.overwrite,
                                         ckpt_names=args.names, data_names=args.data_names, arch=args.arch,
                                         fake_index=args.fake_index, **options)
-        print(json.dumps({"out": str(args.out), "rows": result.checkpoints, "columns": result.data,
-                          "accuracy": cross_domain_matrix(result, "accuracy")}))
+        matrix = cross_domain_matrix(result, "accuracy")
+        width = max(len(name) for name in result.checkpoints)
+        lines = [f"accuracy, rows = checkpoints, columns = data: {', '.join(result.data)}"]
+        lines += [f"  {name:<{width}}  " + "  ".join("  n/a" if v is None else f"{v:.3f}" for v in row)
+                  for name, row in zip(result.checkpoints, matrix)]
+        lines.append(f"run folder: {args.out} (cross_domain.md)")
+        emit(args.json, {"out": str(args.out), "rows": result.checkpoints, "columns": result.data,
+                         "accuracy": matrix}, lines)
         return
     ckpt, data = args.ckpt[0], args.data[0]
     detector = load_detector(ckpt, arch=args.arch, fake_index=args.fake_index)
@@ -100,7 +106,19 @@ def _run(args: argparse.Namespace) -> None:
         metrics = write_evaluation_run(detector, ckpt=ckpt, data=data, out=args.out, arguments=arguments, overwrite=args.overwrite,
                                        **options)
     values = metrics.to_json()
-    print(json.dumps({k: values[k] for k in _SUMMARY_KEYS}))
+    emit(args.json, {"out": str(args.out), **{k: values[k] for k in _SUMMARY_KEYS}},
+         _metric_lines(metrics) + [f"run folder: {args.out} ({'robustness.md' if perturbations else 'metrics.json'})"])
+
+
+def _metric_lines(m) -> list[str]:
+    """Accuracy (overall and per class), AP and ROC AUC with their 95% intervals, at 3 decimals."""
+    def fmt(name: str) -> str:
+        value, (lo, hi) = getattr(m, name), getattr(m.ci95, name)
+        return "n/a" if value is None else f"{value:.3f}" + ("" if lo is None else f" [{lo:.3f}, {hi:.3f}]")
+
+    return [f"{m.n_real} real and {m.n_fake} fake images: accuracy {fmt('accuracy')}",
+            f"  real {fmt('real_acc')}, fake {fmt('fake_acc')}",
+            f"  AP {fmt('average_precision')}, ROC AUC {fmt('roc_auc')}"]
 
 
 if __name__ == "__main__":

@@ -7,11 +7,11 @@ ROAD fills removed pixels by its own interpolation), deletion_insertion.png and 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aigc_explain._cli import add_explain_arguments, default_out, make_parser, run, setup_logging
+from aigc_explain._cli import (add_explain_arguments, add_json_flag, default_out, emit, make_parser, run, setup_logging,
+                               wrapped)
 
 if TYPE_CHECKING:
     from aigc_explain.explain.folder import CamSettings
@@ -40,8 +40,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="ROAD removal percentiles (grad-cam uses 10,...,90; each costs a sparse solve per "
                         "image); none: skip")
     p.add_argument("--road-images", type=int, default=16, help="ROAD on this many images, evenly spread (0: skip)")
-    p.add_argument("--batch-size", type=int, default=32, help="images per forward pass (perturbed images too)")
+    p.add_argument("-b", "--batch-size", type=int, default=32, help="images per forward pass (perturbed images too)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random map, tie-breaking and ROAD noise")
+    add_json_flag(p)
     return p
 
 
@@ -82,8 +83,10 @@ def _run(args: argparse.Namespace) -> None:
         detector, ckpt=args.ckpt, images=args.images, out=out, arguments=vars(args), cam=cam, overwrite=args.overwrite,
         steps=args.steps, baselines=baselines, max_images=args.max_images, seed=args.seed,
         road_percentiles=args.road_percentiles, road_images=args.road_images if args.road_percentiles else 0)
-    print(json.dumps({"out": str(out), "layer": summary.layer, "beats_all": summary.beats_all,
-                      "verdict": summary.verdict}))
+    lines = [f"faithfulness of {summary.method} at {summary.layer} over {summary.n_images} images:"]
+    lines += wrapped(summary.verdict) + [f"run folder: {out} (faithfulness.json, deletion_insertion.png)"]
+    emit(args.json, {"out": str(out), "layer": summary.layer, "n_images": summary.n_images,
+                     "beats_all": summary.beats_all, "verdict": summary.verdict}, lines)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from aigc_explain._cli import add_json_flag, emit, make_parser, run, setup_logging
+from aigc_explain._cli import add_json_flag, emit, make_parser, run, setup_logging, wrapped
+from aigc_explain.runs.report_summary import ResultRow
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -48,8 +49,19 @@ def _run(args: argparse.Namespace) -> None:
     results = write_report_run(runs, out=args.out, arguments=vars(args), overwrite=args.overwrite, n_perm=args.n_perm,
                                n_boot=args.n_boot, allow_different=args.allow_different)
     lines = [f"report: {len(results.figures)} figures in {args.out}; read {args.out}/index.md"]
-    lines += [f"  {n}" for n in results.notes[:8]]
-    emit(args.json, {"out": str(args.out), "figures": len(results.figures), "index": f"{args.out}/index.md"}, lines)
+    lines += [_row_line(row) for row in results.rows[:8]]
+    notes = results.notes
+    lines += [line for note in notes[:3] for line in wrapped(f"note: {note}")]
+    lines += [f"  … {len(notes) - 3} more note(s) in index.md"] if len(notes) > 3 else []
+    emit(args.json, {"out": str(args.out), "figures": len(results.figures), "index": f"{args.out}/index.md",
+                     "rows": [row.to_json() for row in results.rows], "notes": notes}, lines)
+
+
+def _row_line(row: ResultRow) -> str:
+    """One row of the results table: the run, its model and the numbers it has."""
+    numbers = [f"{name} {value:.3f}" for value, name in ((row.val_acc, "val accuracy"), (row.accuracy, "accuracy"),
+                                                         (row.average_precision, "AP")) if value is not None]
+    return f"  {row.run} ({row.model}): {', '.join(numbers) or 'no predictions'}"
 
 
 if __name__ == "__main__":

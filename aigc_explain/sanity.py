@@ -6,10 +6,10 @@ words), sanity_curve.png, sanity_examples.png and manifest.json."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from aigc_explain._cli import add_explain_arguments, default_out, make_parser, run, setup_logging
+from aigc_explain._cli import (add_explain_arguments, add_json_flag, default_out, emit, make_parser, run, setup_logging,
+                               wrapped)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -20,7 +20,8 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="cascading: randomise the top k blocks; independent: only block k")
     p.add_argument("--examples", type=int, default=4, help="images shown in sanity_examples.png")
     p.add_argument("--seed", type=int, default=0, help="seed of the re-initialisation")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("-b", "--batch-size", type=int, default=32, help="images per batch")
+    add_json_flag(p)
     return p
 
 
@@ -47,7 +48,10 @@ def _run(args: argparse.Namespace) -> None:
     summary = write_sanity_run(detector, ckpt=args.ckpt, images=args.images, out=out, arguments=vars(args), cam=cam,
                                overwrite=args.overwrite, mode=args.mode, n_examples=args.examples,
                                max_images=args.max_images, seed=args.seed)
-    print(json.dumps({"out": str(out), "layer": summary.layer, "passed": summary.passed, "verdict": summary.verdict}))
+    lines = [f"sanity of {summary.method} at {summary.layer} over {summary.n_images} images:"]
+    lines += wrapped(summary.verdict) + [f"run folder: {out} (sanity.json, sanity_curve.png)"]
+    emit(args.json, {"out": str(out), "layer": summary.layer, "n_images": summary.n_images, "passed": summary.passed,
+                     "verdict": summary.verdict}, lines)
 
 
 if __name__ == "__main__":

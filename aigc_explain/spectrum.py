@@ -12,9 +12,8 @@ reshapes the high frequencies, so compare only spectra made with the same ``--si
 from __future__ import annotations
 
 import argparse
-import json
 
-from aigc_explain._cli import make_parser, run, setup_logging
+from aigc_explain._cli import add_json_flag, emit, make_parser, run, setup_logging
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -25,6 +24,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="use at most N images (balanced between classes)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.add_argument("-v", "--verbose", action="store_true")
+    add_json_flag(p)
     return p
 
 
@@ -39,7 +39,15 @@ def _run(args: argparse.Namespace) -> None:
 
     result = write_spectrum_run(images=args.images, out=args.out, size=args.size, limit=args.limit, overwrite=args.overwrite,
                                 arguments=vars(args))
-    print(json.dumps({"out": str(result.out), "classes": {c: s.n for c, s in result.summary.classes.items()}}))
+    summary = result.summary
+    size = "at their native size" if summary.resized_to is None else f"resized to {summary.resized_to}x{summary.resized_to}"
+    lines = [f"log power spectra of {sum(s.n for s in summary.classes.values())} images, {size}:"]
+    lines += [f"  {c:<6} n={s.n:<6} {s.image_size[0]}x{s.image_size[1]}" for c, s in summary.classes.items()]
+    lines += [f"  {summary.n_skipped} skipped (skipped.csv)"] if summary.n_skipped else []
+    lines.append(f"run folder: {result.out} (spectrum_1d.png, spectrum_2d.png)")
+    emit(args.json, {"out": str(result.out), "classes": {c: s.n for c, s in summary.classes.items()},
+                     "image_size": {c: list(s.image_size) for c, s in summary.classes.items()},
+                     "resized_to": summary.resized_to}, lines)
 
 
 if __name__ == "__main__":

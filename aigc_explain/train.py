@@ -26,7 +26,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="resnet | vit | swin | any torchvision/timm model name (default resnet)")
     aug = p.add_mutually_exclusive_group()
     aug.add_argument("--augment", nargs="?", const="report", choices=("report", "blur-jpeg", "none"),
-                     help="flip + rotate ±10° + RandomCrop(pad 4); 'blur-jpeg' adds blur and JPEG")
+                     help="report (the flag alone): flip + rotate ±10° + RandomCrop(pad 4); blur-jpeg adds blur and "
+                          "JPEG; none (default)")
     aug.add_argument("--no-augment", dest="augment", action="store_const", const="none",
                      help="no augmentation (the default, as in the report's settings 2-4)")
     p.add_argument("--loss", choices=("bce", "focal"), help="bce (default) or the report's focal loss")
@@ -44,7 +45,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="seed of initialisation, shuffling, augmentation, --val-split (default 0)")
     p.add_argument("--workers", type=int, help="data-loading processes (default 0: on 2 cores a worker only takes a "
                                                "core from the model)")
-    p.add_argument("--device", help="auto | cpu | cuda[:N]")
+    p.add_argument("--device", help="auto (default) | cpu | cuda[:N]")
     p.add_argument("--amp", choices=("auto", "bf16", "off"),
                    help="bf16 autocast: auto (default) = where the hardware computes bf16 natively (CUDA with bf16, CPUs "
                         "with AMX or AVX512-BF16), exact fp32 elsewhere; bf16 = always; off = exact fp32. The "

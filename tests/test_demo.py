@@ -16,7 +16,10 @@ def test_demo_end_to_end_tiny(tmp_path: Path, capsys):
     out = tmp_path / "reports" / "demo"
     assert demo_main(["--out", str(out), "--model", "resnet18", "--weights", "none", "--n-train", "8", "--n-val", "4",
                       "--size", "32", "--image-size", "32", "--epochs", "1", "--layer", "layer2", "--ae-steps", "5"]) == 0
-    printed = capsys.readouterr().out
+    printed, err = capsys.readouterr()
+    warnings = [line for line in err.splitlines() if line.startswith("WARNING")]
+    assert len(warnings) == len(set(warnings)), warnings  # said once, though both CAM runs meet the coarse layer
+    assert sum("the CAM of layer layer2 is only 4x4" in line for line in warnings) == 1
     summary = json.loads((out / "demo_summary.json").read_text())
     for name in ("unaugmented", "augmented"):
         metrics = json.loads((out / f"eval_{name}" / "metrics.json").read_text())

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from aigc_explain.cam import main as cam_main
 from aigc_explain.core.models import weights_spec
@@ -62,3 +63,7 @@ def test_cam_on_one_image_with_a_gradcam_layer(dataset: Path, tiny_ckpt: Path, t
     assert summary["n_images"] == 1 and summary["layer"].startswith("layer4.")
     assert summary["groups"]["fake"]["n"] == 1  # labelled by its folder, 1_fake
     assert np.load(out / "cams.npz")["maps"].shape[0] == 1
+    # its overlay is written once, as its own PNG named after it (a figure: title, colour bar), and nothing else
+    assert [p.name for p in (out / "overlays").iterdir()] == [f"{image.stem}.png"]
+    assert not (out / "overlays.png").exists()
+    assert Image.open(out / "overlays" / f"{image.stem}.png").size[0] > 300

@@ -191,7 +191,7 @@ def measure(detector: Detector, samples: list[Sample], variants: Sequence[Varian
     detector = detector.to(device).eval()
     plain, logits, kept, skipped = [], {v.name: [] for v in variants}, [], []
     with torch.inference_mode():
-        for batch in tqdm(loader, desc="diagnose", disable=not progress):
+        for batch in tqdm(loader, desc="diagnose", disable=None if progress else True):
             skipped += [(samples[i].path, why) for i, why in batch.failed]
             if batch.images.numel() == 0:
                 continue

@@ -148,7 +148,8 @@ class _Run:
             torch.manual_seed(cfg.seed * 7919 + state.epoch)
         self.model.train()
         sums = torch.tensor(state.sums, dtype=torch.float64, device=dev)
-        bar = tqdm(self.train_loader, desc=f"epoch {state.epoch + 1}/{cfg.epochs}", disable=not progress,
+        # disable=None: a bar on a terminal only; redirected stderr (CI logs, notebooks) gets the epoch's log line
+        bar = tqdm(self.train_loader, desc=f"epoch {state.epoch + 1}/{cfg.epochs}", disable=None if progress else True,
                    leave=False)
         if self.pace is None:  # said once a run, in its first epoch
             self.pace = PaceNote(len(self.train_loader), cfg.batch_size, cfg.epochs - state.epoch, self.device.type)

@@ -162,7 +162,7 @@ def gather(data: str | Path, settings: AuditSettings = AuditSettings(), *, progr
     evidence = {ALL: gatherer.new_evidence()}
     skipped: list[tuple[str, str]] = []
     total = sum(len(x) for x in splits.values())
-    bar = tqdm(total=total, desc="audit", disable=not progress)
+    bar = tqdm(total=total, desc="audit", disable=None if progress else True)
     for name, samples in splits.items():
         targets = [evidence[ALL]] + ([evidence.setdefault(name, gatherer.new_evidence())] if name else [])
         batch: list[tuple[np.ndarray, int, dict[str, Any], dict[str, np.ndarray]]] = []

@@ -170,7 +170,7 @@ def explain_samples(detector: Detector, samples: list[Sample], settings: CamSett
                          pin_memory=device.type == "cuda")
     accs = {g: MeanMapAccumulator(size) for g in GROUPS}
     kept, raws, logits, masses, skipped = [], [], [], [], []
-    for batch in tqdm(loader, desc=f"{settings.method} {name}", disable=not progress):
+    for batch in tqdm(loader, desc=f"{settings.method} {name}", disable=None if progress else True):
         skipped += [(samples[i].path, why) for i, why in batch.failed]
         if batch.images.numel() == 0:
             continue

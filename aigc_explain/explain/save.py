@@ -23,7 +23,7 @@ from aigc_explain.core.models import Detector
 from aigc_explain.explain.folder import CamResult, CamSettings, explain_folder, label_name
 from aigc_explain.explain.layers import list_layers, reshape_transform_for
 from aigc_explain.explain.methods import scale_like_gradcam
-from aigc_explain.reporting.figures import contact_sheet, heatmap_figure, overlay, save_figure
+from aigc_explain.reporting.figures import contact_sheet, heatmap_figure, overlay, overlay_figure, save_figure
 from aigc_explain.runs.contract import CSV_COLUMNS, MASS_KEYS
 from aigc_explain.runs.files import (atomic_write_bytes, library_versions, save_npy, save_npz, sha256_file, write_csv,
                                      write_json, write_manifest, write_skipped)
@@ -72,18 +72,32 @@ def save_result(result: CamResult, *, out: str | Path, overlays: int = 4, proven
     return summary
 
 
+def run_title(result: CamResult, out: Path) -> str:
+    """What a figure of the run names: the run (its folder), the method, its target and the layer."""
+    s = result.settings
+    return f"{out.name}: {s.method} ({s.target}) at {result.layer_name}"
+
+
 def _mean_figures(result: CamResult, means: dict[str, np.ndarray], out: Path) -> None:
     s = result.settings
     outline = Regions(corner_frac=s.corner_frac, center_frac=s.center_frac, border_frac=s.border_frac)
     for group, mean in means.items():
         acc = result.accumulators[group]
         fig = heatmap_figure({f"{group} (n={acc.n}, empty={acc.n_empty})": mean}, regions=outline,
-                             title=f"mean {s.method} ({s.target}) at {result.layer_name}")
+                             title=f"mean CAM of the {group} images, {run_title(result, out)}")
         save_figure(fig, out / f"mean_cam_{group}.png")
 
 
 def pick_overlays(result: CamResult, n: int) -> list[tuple[str, str, int]]:
-    """(group, kind, index): per class the n most and least confident images and n misclassified ones."""
+    """(group, kind, index): per class the n most and least confident images and n misclassified ones, each image
+    once (an image of two kinds gets both: ``least-wrong``)."""
+    kinds: dict[int, tuple[str, list[str]]] = {}
+    for group, kind, i in _candidates(result, n):
+        kinds.setdefault(i, (group, []))[1].append(kind)
+    return [(group, "-".join(names), i) for i, (group, names) in kinds.items()]
+
+
+def _candidates(result: CamResult, n: int) -> list[tuple[str, str, int]]:
     labels, prob, preds = result.labels, result.prob_fake, result.preds
     picks: list[tuple[str, str, int]] = []
     groups = [(g, np.flatnonzero(labels == k)) for g, k in (("real", 0), ("fake", 1))]
@@ -104,13 +118,17 @@ def pick_overlays(result: CamResult, n: int) -> list[tuple[str, str, int]]:
 MAX_STEM = 80  # file names stay far below the 255 bytes file systems allow
 
 
-def overlay_name(group: str, kind: str, k: int, stem: str) -> str:
-    """``<group>_<kind>_<k>_<stem>.png``; a long stem is cut and given a hash of the whole, so names stay short
-    and distinct."""
+def short_stem(stem: str) -> str:
+    """``stem``, or when long its start and a hash of the whole, so file names stay short and distinct."""
     if len(stem.encode("utf-8", "surrogateescape")) > MAX_STEM:
         digest = hashlib.sha256(stem.encode("utf-8", "surrogateescape")).hexdigest()[:12]
         stem = stem.encode("utf-8", "surrogateescape")[:40].decode("utf-8", "ignore") + "-" + digest
-    return f"{group}_{kind}_{k:03d}_{stem}.png"
+    return stem
+
+
+def overlay_name(group: str, kind: str, k: int, stem: str) -> str:
+    """``<group>_<kind>_<k>_<stem>.png`` (a long stem cut, see ``short_stem``)."""
+    return f"{group}_{kind}_{k:03d}_{short_stem(stem)}.png"
 
 
 def _inside(path: str, root: Path | None) -> bool:
@@ -120,25 +138,37 @@ def _inside(path: str, root: Path | None) -> bool:
     return resolved == root or root in resolved.parents
 
 
+def _tile(result: CamResult, i: int, root: Path | None) -> np.ndarray | None:
+    """Image ``i`` at the detector's input size with its map overlaid; None (said) when it cannot be read."""
+    if not _inside(result.paths[i], root):
+        log.warning("overlay skipped for %s: it lies outside the images folder %s the run records",
+                    result.paths[i], root)
+        return None
+    try:
+        image = read_image(result.paths[i])
+    except (OSError, ValueError) as exc:  # the file changed since the run: skip the tile, keep the rest
+        log.warning("overlay skipped for %s: %s", result.paths[i], exc)
+        return None
+    h, w = result.input_size
+    pic = np.asarray(Image.fromarray(image.permute(1, 2, 0).numpy()).resize((w, h), Image.BILINEAR))
+    return overlay(pic, scale_like_gradcam(result.raw_maps[i:i + 1], (h, w))[0])
+
+
 def _overlays(result: CamResult, out: Path, n: int, images_root: str | Path | None = None) -> None:
     folder = out / "overlays"
     folder.mkdir(exist_ok=True)
     root = Path(images_root).resolve() if images_root is not None else None
+    if len(result.paths) == 1:  # one image (--images some.jpg): its overlay is the run's picture, written once
+        tile = _tile(result, 0, root)
+        if tile is not None:
+            name = f"{short_stem(Path(result.paths[0]).stem)}.png"
+            save_figure(single_overlay_figure(result, tile, out), folder / name)
+        return
     tiles, captions = [], []
     for group, kind, i in pick_overlays(result, n):
-        if not _inside(result.paths[i], root):
-            log.warning("overlay skipped for %s: it lies outside the images folder %s the run records",
-                        result.paths[i], root)
+        tile = _tile(result, i, root)
+        if tile is None:
             continue
-        try:
-            image = read_image(result.paths[i])
-        except (OSError, ValueError) as exc:  # the file changed since the run: skip the tile, keep the rest
-            log.warning("overlay skipped for %s: %s", result.paths[i], exc)
-            continue
-        h, w = result.input_size
-        pic = np.asarray(Image.fromarray(image.permute(1, 2, 0).numpy()).resize((w, h), Image.BILINEAR))
-        cam = scale_like_gradcam(result.raw_maps[i:i + 1], (h, w))[0]
-        tile = overlay(pic, cam)
         stem = Path(result.paths[i]).stem
         buf = io.BytesIO()
         Image.fromarray(tile).save(buf, format="PNG")
@@ -146,8 +176,18 @@ def _overlays(result: CamResult, out: Path, n: int, images_root: str | Path | No
         tiles.append(tile)
         captions.append(f"{group}/{kind}: {stem}\np(fake)={result.prob_fake[i]:.3f}")
     if tiles:
-        title = f"{out.name}: {result.settings.method} at {result.layer_name}, overlays"
-        save_figure(contact_sheet(tiles, captions, title=title), out / "overlays.png")
+        save_figure(contact_sheet(tiles, captions, title=f"overlays, {run_title(result, out)}"), out / "overlays.png")
+
+
+def single_overlay_figure(result: CamResult, tile: np.ndarray, out: Path):
+    """The overlay of a run's one image: the image and its p(fake) (and label, when known), the run, method and
+    layer in the title, a colour bar and a legend line."""
+    label = label_name(result.labels[0])
+    known = f", label {label}" if label in ("real", "fake") else ""
+    title = f"{Path(result.paths[0]).name}: p(fake) = {result.prob_fake[0]:.3f}{known}\n{run_title(result, out)}"
+    target = {"predicted": "predicted class's"}.get(result.settings.target, result.settings.target)
+    legend = f"bright: where the map puts the evidence for the {target} score"
+    return overlay_figure(tile, title=title, legend=legend)
 
 
 def save_run(result: CamResult, *, out: str | Path, overwrite: bool = False, overlays: int = 4,

@@ -200,9 +200,10 @@ def _html(title: str, figures: list[tuple[str, str]], notes: list[str], n_runs: 
 
 
 def write_page(cams: dict[str, CamRun], out: str | Path, *, figures: list[tuple[str, str]] = (),
-               title: str = "CAM run") -> Page:
+               title: str = "CAM run", quiet: bool = False) -> Page:
     """Write ``index.html`` and its ``page/`` folder into the existing folder ``out``. ``figures``: (file name
-    relative to ``out``, caption) shown at the top in order."""
+    relative to ``out``, caption) shown at the top in order. The page's notes are logged as warnings too, unless
+    ``quiet`` (the page of a run just written, whose own warnings said them)."""
     out = Path(out)
     if not cams:
         raise ValueError("write_page needs at least one CAM run (pass the cam run folders)")
@@ -225,14 +226,14 @@ def write_page(cams: dict[str, CamRun], out: str | Path, *, figures: list[tuple[
         w.file(f"{ASSETS}/{name}", resources.files("aigc_explain.reporting").joinpath(f"page/{name}").read_bytes())
     w.file("index.html", _html(title, list(figures), notes, len(cams)).encode())
     for note in notes:
-        log.warning("run page: %s", note)
+        (log.debug if quiet else log.warning)("run page: %s", note)
     return Page(out / "index.html", len(paths), sum(len(r) for r in rows), sum(shown), tuple(notes), w.size)
 
 
 RUN_PAGE = "html"  # cam --html: the page's folder inside the CAM run folder (a run folder of its own)
 
 
-def write_run_page(run: str | Path, *, overwrite: bool = False) -> Page:
+def write_run_page(run: str | Path, *, overwrite: bool = False, quiet: bool = False) -> Page:
     """The page of one finished CAM run in ``RUN/html/`` (``cam --html``): a run folder of its own, so the CAM
     run's record stays as it was and ``--overwrite`` of either replaces only what it wrote. Its figures are
     the run's mean maps and overlays."""
@@ -246,4 +247,5 @@ def write_run_page(run: str | Path, *, overwrite: bool = False) -> Page:
                [("overlays.png", "overlays: per class the most and least confident and the misclassified images")]
                if cam.listed(name) is not None]
     with run_folder(cam.path / RUN_PAGE, command="page", overwrite=overwrite) as folder:
-        return write_page({cam.path.name: cam}, folder.path, figures=figures, title=f"CAM run {cam.path.name}")
+        return write_page({cam.path.name: cam}, folder.path, figures=figures, title=f"CAM run {cam.path.name}",
+                          quiet=quiet)

@@ -62,10 +62,19 @@ def overlay(image: np.ndarray, cam: np.ndarray, *, alpha: float = 0.45) -> np.nd
 
 OVERLAY_LEGEND = ("most / least: the images of each class the detector is most and least sure of; "
                   "wrong: misclassified")
+CAM_SCALE = "CAM, scaled to [0, 1] per image"
+
+
+def _cam_colorbar(fig, ax, label: str, shrink: float) -> None:
+    """The colour bar of an overlaid map (``CMAP`` over [0, 1])."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    fig.colorbar(ScalarMappable(Normalize(0, 1), CMAP), ax=ax, shrink=shrink, label=label)
 
 
 def contact_sheet(tiles: Sequence[np.ndarray], captions: Sequence[str], *, ncols: int = 6, title: str = "",
-                  colorbar: str | None = "CAM, scaled to [0, 1] per image", legend: str | None = OVERLAY_LEGEND):
+                  colorbar: str | None = CAM_SCALE, legend: str | None = OVERLAY_LEGEND):
     """A grid of overlay tiles with one caption each (path stem, probability, label), a colour bar for the
     overlaid map and a legend line for the kinds of tile."""
     plt = pyplot()
@@ -82,12 +91,21 @@ def contact_sheet(tiles: Sequence[np.ndarray], captions: Sequence[str], *, ncols
         ax.imshow(tile)
         ax.set_title(caption, fontsize=7)
     if colorbar:
-        from matplotlib.cm import ScalarMappable
-        from matplotlib.colors import Normalize
-
-        fig.colorbar(ScalarMappable(Normalize(0, 1), CMAP), ax=axes, shrink=0.6, label=colorbar)
+        _cam_colorbar(fig, axes, colorbar, 0.6)
     if title or legend:
         fig.suptitle("\n".join(t for t in (title, legend) if t), fontsize=10)
+    return fig
+
+
+def overlay_figure(tile: np.ndarray, *, title: str, legend: str | None = None, colorbar: str = CAM_SCALE):
+    """One image's overlay as a figure of its own: the tile, the map's colour bar, and a title (the image, its
+    score, the run, method and layer) over a legend line."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.6, 4.8), layout="constrained")
+    ax.imshow(tile)
+    ax.axis("off")
+    _cam_colorbar(fig, ax, colorbar, 0.85)
+    fig.suptitle("\n".join(t for t in (title, legend) if t), fontsize=10)
     return fig
 
 

@@ -187,7 +187,7 @@ def test_faithfulness_cli(dataset: Path, tmp_path: Path, capsys):
     args = ["--ckpt", str(tmp_path / "det.pth"), "--images", str(dataset / "val"), "--out", str(out), "--layer",
             "layer1", "--max-images", "4", "--steps", "4", "--baselines", "zero,blur", "--road-images", "2",
             "--road-percentiles", "50", "--device", "cpu"]
-    assert main(args) == 0
+    assert main([*args, "--json"]) == 0
     for name in ("faithfulness.json", "faithfulness.csv", "deletion_insertion.png", "manifest.json"):
         assert (out / name).is_file(), name
     summary = json.loads((out / "faithfulness.json").read_text())

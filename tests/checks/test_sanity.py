@@ -195,7 +195,7 @@ def test_sanity_cli_writes_the_files(dataset: Path, tmp_path: Path, capsys):
     out = tmp_path / "run"
     args = ["--ckpt", str(tmp_path / "det.pth"), "--images", str(dataset / "val"), "--out", str(out), "--layer",
             "layer1", "--max-images", "4", "--mode", "cascading", "--examples", "2", "--device", "cpu"]
-    assert main(args) == 0
+    assert main([*args, "--json"]) == 0
     for name in ("sanity.json", "sanity_curve.png", "sanity_examples.png", "manifest.json", "skipped.csv"):
         assert (out / name).is_file(), name
     summary = json.loads((out / "sanity.json").read_text())

@@ -102,8 +102,10 @@ def test_the_command_prints_and_writes_what_it_did(spectral_data, tmp_path: Path
     root, _ = spectral_data
     out = tmp_path / "spec"
     capsys.readouterr()
-    assert spectrum_main(["--images", str(root), "--out", str(out)]) == 0
-    assert json.loads(capsys.readouterr().out) == {"out": str(out), "classes": {"real": 6, "fake": 6}}
+    assert spectrum_main(["--images", str(root), "--out", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"out": str(out), "classes": {"real": 6, "fake": 6},
+                                                   "image_size": {"real": [32, 32], "fake": [32, 32]},
+                                                   "resized_to": None}
     summary = json.loads((out / "summary.json").read_text())
     assert summary == SUMMARY_TODAY and list(summary) == list(SUMMARY_TODAY)  # the same keys in the same order
 
