@@ -28,7 +28,7 @@ from aigc_explain.evidence.pixel_kinds import BlockEnergy, Fingerprint, MeanImag
 from aigc_explain.evidence.summary import ALL, PEAK_RATIO, PEAK_SHARPNESS, fingerprint_peak, summarize_evidence
 from aigc_explain.core.folders import (NoReadableImages, Sample, balanced_subset, describe_error, find_samples,
                                        labelled_splits, one_class_warning)
-from aigc_explain.core.images import Reencode, Resize, read_image
+from aigc_explain.core.images import Reencode, Resize, read_rgb
 from aigc_explain.runs.audit_summary import AUDIT_SCHEMA_VERSION, AuditSummary
 
 log = logging.getLogger(__name__)
@@ -125,16 +125,15 @@ class _Gatherer:
         (re-encoded first when asked)."""
         if sample.problem:
             raise OSError(sample.problem)
-        image = read_image(sample.path)
+        # (H, W, 3) arrays throughout: torch's copies to (3, H, W) and back stalled on busy shared cores
+        native = read_rgb(sample.path)
         if self.reencode is None:
             cues = read_cues(sample.path)
         else:
-            data = self.reencode.encode(image.permute(1, 2, 0).numpy())  # encoded once: its cues and its pixels
+            data = self.reencode.encode(native)  # encoded once: its cues and its pixels
             cues = cues_from_bytes(data, name=sample.path)
-            image = image if self.reencode.kind == "png" else self.reencode.decode(data)
-        native = image.permute(1, 2, 0).contiguous().numpy()
-        return (cues.as_dict(), self.resize(image).permute(1, 2, 0).contiguous().numpy(),
-                {k.name: k.image_features(native) for k in self.native})
+            native = native if self.reencode.kind == "png" else self.reencode.decode_rgb(data)
+        return cues.as_dict(), self.resize.rgb(native), {k.name: k.image_features(native) for k in self.native}
 
     def flush(self, batch: list[tuple[np.ndarray, int, dict[str, Any], dict[str, np.ndarray]]],
               targets: list[Evidence]) -> None:
