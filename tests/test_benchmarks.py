@@ -1,5 +1,6 @@
 """The benchmark scripts the README quotes keep working: every one parses its arguments, and the whole-job
-training benchmark runs end to end at a tiny size (its numbers are not asserted: wall time is noise here)."""
+training benchmark and the audit's on synthetic JPEGs run end to end at a tiny size (their numbers are not
+asserted: wall time is noise here)."""
 
 import importlib
 import re
@@ -35,3 +36,16 @@ def test_train_job_times_the_three_jobs(tmp_path: Path, make_data, capsys):
     for _, best, only_run, ratio in rows:  # one repeat: the best is that run; the ratio is report / job
         assert best == only_run
         assert float(ratio) == pytest.approx(report / float(best), rel=0.05)  # seconds are printed to 0.1 s
+
+
+def test_audit_speed_times_the_audit_on_synthetic_jpegs(capsys):
+    from benchmarks.audit_speed import main
+
+    assert main(["--jpegs", "12", "--side", "48", "--no-cli"]) == 0  # the command's fresh process: ~10 s more
+    out = capsys.readouterr().out
+    assert out.startswith("12 synthetic 48-px JPEG photos") and "audit at 48 px" in out
+    assert re.search(r"file cues \(headers\): [\d.]+ s, \d+ images/s", out)
+    assert re.search(r"whole audit, the job in this process \(write_audit_run\): [\d.]+ s, \d+ images/s", out)
+    assert "budget (AUC): storage " in out and "per-image features kept" in out
+    for part in ("decode", "history features", "classifier content", "localisation (permutation null)", "figures"):
+        assert re.search(rf"^ +{re.escape(part)} +-?[\d.]+ s", out, flags=re.M), part

@@ -54,6 +54,12 @@ def read_image(path: str | Path) -> torch.Tensor:
     over ``MAX_IMAGE_PIXELS`` before any pixel is decoded; Pillow names the problem of any other bad file. The
     reason ends up in ``skipped.csv``.
     """
+    return _array_to_chw(read_rgb(path))
+
+
+def read_rgb(path: str | Path) -> np.ndarray:
+    """``read_image``'s pixels as the decoder gives them, (H, W, 3) uint8, with the same bounds: for numpy
+    consumers (the audit), which would otherwise copy them to (3, H, W) and back."""
     size = os.stat(path).st_size
     if size > MAX_IMAGE_BYTES:
         raise ValueError(f"image file of {size / 2**20:.0f} MiB is larger than the {MAX_IMAGE_BYTES >> 20} MiB "
@@ -65,7 +71,7 @@ def read_image(path: str | Path) -> torch.Tensor:
             if w * h > MAX_IMAGE_PIXELS:
                 raise ValueError(f"image of {w}x{h} pixels is larger than the {MAX_IMAGE_PIXELS:,}-pixel limit")
             img.load()
-            return _array_to_chw(_to_rgb_array(img))
+            return _to_rgb_array(img)
 
 
 def _array_to_chw(arr: np.ndarray) -> torch.Tensor:
@@ -95,6 +101,12 @@ class Resize:
         if tuple(image.shape[-2:]) == (self.size, self.size):
             return image
         return TF.resize(image, [self.size, self.size], antialias=True)
+
+    def rgb(self, rgb: np.ndarray) -> np.ndarray:
+        """The same resize of an (H, W, 3) uint8 array, to (size, size, 3): the same numbers as ``__call__``
+        (one kernel, run on the channels-last view), without copying to (3, H, W) and back."""
+        out = self(torch.from_numpy(rgb).permute(2, 0, 1)).permute(1, 2, 0)
+        return np.ascontiguousarray(out.numpy())
 
 
 class RandomJPEG:
@@ -202,8 +214,13 @@ class Reencode:
     @staticmethod
     def decode(data: bytes) -> torch.Tensor:
         """The pixels a decoder gets back from ``encode``'s bytes, as a (3, H, W) uint8 tensor."""
+        return _array_to_chw(Reencode.decode_rgb(data))
+
+    @staticmethod
+    def decode_rgb(data: bytes) -> np.ndarray:
+        """``decode``'s pixels as (H, W, 3) uint8."""
         with Image.open(io.BytesIO(data)) as img:
-            return _array_to_chw(np.array(img.convert("RGB"), dtype=np.uint8))
+            return np.array(img.convert("RGB"), dtype=np.uint8)
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
         if self.kind == "png":

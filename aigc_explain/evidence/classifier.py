@@ -23,6 +23,11 @@ Row = Mapping[str, Any]
 CONFIDENCE = 0.95
 MODEL_NAME = "HistGradientBoostingClassifier"
 PARALLEL_MIN_ROWS = 20_000  # below this many images the classifier runs on one thread
+# A tree node's histograms hold columns x bins cells: above WIDE columns (the content kind's 970 thumbnail
+# pixels) each column gets WIDE_BINS quantile bins instead of 255: about a third of the fit's time there, the
+# same AUC (CIFAKE content 0.900 vs 0.901, the framing known answer 0.988 vs 0.984).
+WIDE = 256
+WIDE_BINS = 32
 # Verdict thresholds on the cue AUC's 95% interval.
 STRONG_LEAK_LOWER = 0.8  # lower bound above this: the cues alone separate the classes
 CHANCE = 0.5  # lower bound above this: better than chance, a moderate leak
@@ -157,7 +162,7 @@ def bootstrap_auc_interval(
     return percentile_interval(samples, confidence=confidence)
 
 
-def _model(n_train: int, seed: int) -> Any:
+def _model(n_train: int, seed: int, n_features: int = 0) -> Any:
     # Gradient-boosted trees over histograms: mixed numeric and one-hot cues need no scaling, threshold
     # cues (quality >= 90, size == 512) and their interactions are learnt, and it is fast on 2 cores.
     # A linear model would miss non-monotone cues; a random forest is slower for the same answer.
@@ -165,6 +170,7 @@ def _model(n_train: int, seed: int) -> Any:
 
     return HistGradientBoostingClassifier(
         max_iter=100, learning_rate=0.1, max_leaf_nodes=15, l2_regularization=1.0,
+        max_bins=WIDE_BINS if n_features > WIDE else 255,
         # sklearn's default leaf of 20, smaller for small audits so that they can still split; a
         # leaf of n/5 kept null (random-label) audits of 80-160 images centred on AUC 0.5.
         min_samples_leaf=max(2, min(20, n_train // 5)),
@@ -184,7 +190,7 @@ def out_of_fold_scores(X: np.ndarray, y: np.ndarray, *, folds: int, seed: int) -
     threads = 1 if len(y) < PARALLEL_MIN_ROWS else None
     with threadpool_limits(limits=threads, user_api="openmp"):
         for train, test in StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(X, y):
-            model = _model(len(train), seed).fit(X[train], y[train])
+            model = _model(len(train), seed, X.shape[1]).fit(X[train], y[train])
             scores[test] = model.predict_proba(X[test])[:, 1]
     return scores
 

@@ -2,10 +2,11 @@
 image do the classes differ? One pass over the images reads each file's cues (headers, or the re-encoded
 bytes with ``reencode``), its history features at native size, and, at the audit size (``geometry``), folds
 its noise residual into streaming per-class pixel evidence, a fingerprint and the mean images, keeping per
-image only the small feature vectors the localisation and the budget classifiers need; overall and per split.
-The loop runs over a tuple of evidence kinds (``EVIDENCE_KINDS``, each following ``kinds.EvidenceKind``): every
-batch is handed to every kind of the overall and the split evidence. ``evidence.summary`` then turns each
-split's evidence into numbers (``runs.audit_summary.AuditSummary``) and ``evidence.verdict`` into sentences."""
+image only the small feature vectors the localisation and the budget classifiers need; overall and per split
+(the budget's kinds overall only: the budget is reported for all splits together). The loop runs over a tuple
+of evidence kinds (``EVIDENCE_KINDS``, each following ``kinds.EvidenceKind``): every batch is handed to every
+kind of the overall and the split evidence. ``evidence.summary`` then turns each split's evidence into numbers
+(``runs.audit_summary.AuditSummary``) and ``evidence.verdict`` into sentences."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from aigc_explain.evidence.pixel_kinds import BlockEnergy, Fingerprint, MeanImag
 from aigc_explain.evidence.summary import ALL, PEAK_RATIO, PEAK_SHARPNESS, fingerprint_peak, summarize_evidence
 from aigc_explain.core.folders import (NoReadableImages, Sample, balanced_subset, describe_error, find_samples,
                                        labelled_splits, one_class_warning)
-from aigc_explain.core.images import Reencode, Resize, read_image
+from aigc_explain.core.images import Reencode, Resize, read_rgb
 from aigc_explain.runs.audit_summary import AUDIT_SCHEMA_VERSION, AuditSummary
 
 log = logging.getLogger(__name__)
@@ -117,24 +118,28 @@ class _Gatherer:
         # the kinds that read each image at native size, as it is read (once, whichever splits it is in)
         self.native = [k for k in prototype if hasattr(k, "image_features")]
 
-    def new_evidence(self) -> Evidence:
-        return Evidence(tuple(make(self.context) for make in self.kinds), self.context.grid, self.context.shape)
+    def new_evidence(self, *, budget: bool = True) -> Evidence:
+        """One of every kind; a split's (``budget=False``) leaves out the budget's rows (``budget = True``):
+        the budget is the overall evidence's alone (per split it would repeat the audit's dearest part), so a
+        split's lists of those rows would go unread."""
+        kinds = (make(self.context) for make in self.kinds)
+        return Evidence(tuple(k for k in kinds if budget or not getattr(k, "budget", False)), self.context.grid,
+                        self.context.shape)
 
     def read(self, sample: Sample) -> tuple[dict[str, Any], np.ndarray, dict[str, np.ndarray]]:
         """The file's cues, its pixels at audit size and the native-size features of the kinds that read them
         (re-encoded first when asked)."""
         if sample.problem:
             raise OSError(sample.problem)
-        image = read_image(sample.path)
+        # (H, W, 3) arrays throughout: torch's copies to (3, H, W) and back stalled on busy shared cores
+        native = read_rgb(sample.path)
         if self.reencode is None:
             cues = read_cues(sample.path)
         else:
-            data = self.reencode.encode(image.permute(1, 2, 0).numpy())  # encoded once: its cues and its pixels
+            data = self.reencode.encode(native)  # encoded once: its cues and its pixels
             cues = cues_from_bytes(data, name=sample.path)
-            image = image if self.reencode.kind == "png" else self.reencode.decode(data)
-        native = image.permute(1, 2, 0).contiguous().numpy()
-        return (cues.as_dict(), self.resize(image).permute(1, 2, 0).contiguous().numpy(),
-                {k.name: k.image_features(native) for k in self.native})
+            native = native if self.reencode.kind == "png" else self.reencode.decode_rgb(data)
+        return cues.as_dict(), self.resize.rgb(native), {k.name: k.image_features(native) for k in self.native}
 
     def flush(self, batch: list[tuple[np.ndarray, int, dict[str, Any], dict[str, np.ndarray]]],
               targets: list[Evidence]) -> None:
@@ -164,7 +169,7 @@ def gather(data: str | Path, settings: AuditSettings = AuditSettings(), *, progr
     total = sum(len(x) for x in splits.values())
     bar = tqdm(total=total, desc="audit", disable=None if progress else True)
     for name, samples in splits.items():
-        targets = [evidence[ALL]] + ([evidence.setdefault(name, gatherer.new_evidence())] if name else [])
+        targets = [evidence[ALL]] + ([evidence.setdefault(name, gatherer.new_evidence(budget=False))] if name else [])
         batch: list[tuple[np.ndarray, int, dict[str, Any], dict[str, np.ndarray]]] = []
         for sample in samples:
             bar.update()

@@ -2,7 +2,7 @@
 tuple of kinds (``gather.EVIDENCE_KINDS``) instead of naming each, and a new data-side cue is one class there.
 The file cues and the budget's feature kinds are here, the pixel maps' kinds in ``pixel_kinds``.
 
-A kind is built per split (and once for all splits together) from a ``Context`` and then
+A kind is built per split (and once for all splits together; a budget row only then) from a ``Context`` and then
 * ``add(batch)`` folds in one ``Batch``: images at audit size, labels, cue rows and native-size features; the
   residuals and their energy are computed once per batch and shared by every split's kinds (``Batch.once``
   shares a kind's own per-image features the same way);

@@ -114,6 +114,17 @@ def localise(features: np.ndarray, labels: np.ndarray, grid: tuple[int, int], *,
     corner share with its interval and permutation p-value, the region masses, the size of the difference
     (mean positive t) with its p-value, the excess energy, ``differs`` and ``where``; plus the relative t-map
     (row-major list) and the method. JSON-safe (NaN as None)."""
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+
+    # Its matrix products are small (chunks of 64 weightings × N images × the grid): on busy shared cores two
+    # BLAS threads waiting for each other made them 5-50x slower than one thread.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _localise(features, labels, grid, fracs=fracs, n_perm=n_perm, n_boot=n_boot, seed=seed,
+                         confidence=confidence)
+
+
+def _localise(features: np.ndarray, labels: np.ndarray, grid: tuple[int, int], *, fracs, n_perm: int, n_boot: int,
+              seed: int, confidence: float) -> Localisation:
     y = np.asarray(labels).astype(int)
     kwargs = dict(zip(("corner_frac", "center_frac", "border_frac"), fracs))
     m = region_masks(*grid, **kwargs)

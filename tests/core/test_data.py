@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from aigc_explain.core.folders import balanced_subset, find_samples, split_folder
-from aigc_explain.core.images import eval_transform, read_image, train_transform
+from aigc_explain.core.images import Reencode, Resize, eval_transform, read_image, read_rgb, train_transform
 from aigc_explain.core.loader import collate, EpochSampler, ImageDataset
 
 
@@ -57,6 +57,23 @@ def test_modes_become_rgb(tmp_path: Path, mode: str):
     assert t.shape == (3, 4, 6) and t.dtype == torch.uint8 and t.is_contiguous()
     if mode == "I;16":
         assert int(t.min()) == 255
+
+
+def test_the_audits_channels_last_path_gives_the_same_numbers(tmp_path: Path, write_image):
+    """read_rgb, Resize.rgb and Reencode.decode_rgb (the audit's (H, W, 3) path) equal read_image, Resize and
+    Reencode.decode to the last bit: down, up, odd sides and a no-op."""
+    rng = np.random.default_rng(0)
+    for h, w in ((64, 64), (45, 71), (20, 33)):
+        path = write_image(tmp_path / f"{h}x{w}.jpg", rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+        rgb = read_rgb(path)
+        assert rgb.shape == (h, w, 3) and rgb.flags.c_contiguous
+        assert np.array_equal(rgb, read_image(path).permute(1, 2, 0).numpy())
+        for size in (32, 45, 64):
+            out = Resize(size).rgb(rgb)
+            assert out.shape == (size, size, 3) and out.flags.c_contiguous
+            assert np.array_equal(out, Resize(size)(read_image(path)).permute(1, 2, 0).numpy()), (h, w, size)
+        data = Reencode.parse("jpeg:50").encode(rgb)
+        assert np.array_equal(Reencode.decode_rgb(data), Reencode.decode(data).permute(1, 2, 0).numpy())
 
 
 def test_bad_files_are_reported_not_raised(tmp_path: Path, monkeypatch, write_image):

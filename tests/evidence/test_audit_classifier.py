@@ -14,6 +14,7 @@ from aigc_explain.evidence.classifier import (
     bootstrap_auc_interval,
     cue_auc,
     cue_matrix,
+    out_of_fold_scores,
     shortcut_verdict,
     single_cue_aucs,
 )
@@ -130,6 +131,21 @@ def test_too_few_images_per_class_and_bad_labels() -> None:
         single_cue_aucs([ROW] * 4, [0, 1])
     with pytest.raises(ValueError, match="folds must be an int >= 2"):
         cue_auc([ROW] * 4, [0, 0, 1, 1], folds=1)
+
+
+def test_wide_features_keep_a_non_monotone_signal_with_coarse_bins() -> None:
+    """Over WIDE columns the trees bin coarser (a content kind's 970 thumbnail pixels): a band that only a
+    tree finds (the fakes' column 123 in the middle of its range, the reals' at both ends) is still found out
+    of fold, and the same columns without it stay at chance."""
+    from aigc_explain.evidence.classifier import WIDE, WIDE_BINS, _model
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 80)
+    X = rng.uniform(0, 1, size=(160, WIDE + 144))
+    assert _model(128, 0, X.shape[1]).max_bins == WIDE_BINS and _model(128, 0, WIDE).max_bins == 255
+    null = auc(out_of_fold_scores(X, y, folds=5, seed=0), y)
+    X[:, 123] = np.where(y == 1, rng.uniform(0.4, 0.6, 160), rng.choice([0.1, 0.9], 160) + rng.normal(0, .05, 160))
+    assert auc(out_of_fold_scores(X, y, folds=5, seed=0), y) > 0.95 and abs(null - 0.5) < 0.15
 
 
 def test_folds_shrink_to_the_smaller_class() -> None:

@@ -277,7 +277,10 @@ def test_a_new_kind_is_gathered_without_an_edit_elsewhere(split_root: Path):
     result = run_audit(split_root, settings, kinds=(*EVIDENCE_KINDS, Brightness, Count))
     for name, ev in result.evidence.items():
         assert ev.kind("count").n.tolist() == np.bincount(ev.labels, minlength=2).tolist(), name  # every image
-        assert isinstance(ev.kind("count"), EvidenceKind) and isinstance(ev.kind("brightness"), EvidenceKind)
+        assert isinstance(ev.kind("count"), EvidenceKind)
+        budget_rows = [k.name for k in ev.kinds if getattr(k, "budget", False)]  # the budget is overall only
+        assert budget_rows == (["history", "content", "residual", "brightness"] if name == ALL else []), name
+    assert isinstance(result.evidence[ALL].kind("brightness"), EvidenceKind)
     budget = result.summary.overall.budget
     row = budget.rows()["brightness"]
     assert isinstance(row, BudgetEntry) and row.top == "mean_level" and row.auc > 0.9
