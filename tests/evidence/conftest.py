@@ -46,12 +46,14 @@ def photos() -> list[np.ndarray]:
 
 @pytest.fixture
 def photo_classes(tmp_path: Path, photos):
-    """``build(n, size, plant=None|"corner"|"center", amp=10, seed=0)`` -> a class folder whose fakes are other
-    crops than the reals, with the faint block checkerboard planted in one region of every fake."""
+    """``build(n, size, plant=None|"corner"|"center", amp=10, seed=0, disjoint=False)`` -> a class folder whose
+    fakes are other crops than the reals (``disjoint``: crops of other photographs, so the classes' content
+    differs too), with the faint block checkerboard planted in one region of every fake."""
     def build(n: int = 48, size: int = 160, plant: str | None = None, amp: int = 10, seed: int = 0,
-              name: str = "data") -> Path:
-        reals = random_crops(photos, n, size=size, seed=seed)
-        fakes = random_crops(photos, n, size=size, seed=seed + 1000)
+              name: str = "data", disjoint: bool = False) -> Path:
+        real_photos, fake_photos = (photos[0::2], photos[1::2]) if disjoint else (photos, photos)
+        reals = random_crops(real_photos, n, size=size, seed=seed)
+        fakes = random_crops(fake_photos, n, size=size, seed=seed + 1000)
         if plant:
             delta = block_checkerboard(size, amp) * region_masks(size, size)[plant]
             fakes = np.clip(fakes.astype(int) + delta[..., None], 0, 255).astype(np.uint8)
