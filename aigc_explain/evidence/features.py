@@ -6,8 +6,10 @@ cross-validated classifiers of the budget (``evidence.budget``):
   shows here.
 * history — what happened to the file before its last save, read from the pixels at native size: a
   double-compression cue (the periodicity of the 8×8 block-DCT coefficient histograms: a first JPEG at a
-  coarser quality leaves combs and gaps that the last one keeps, ``dct_comb``) and a resampling cue (the
-  spectrum of the mean |second derivative| along rows and columns: interpolation leaves a periodic correlation).
+  coarser quality leaves combs and gaps that the last one keeps, ``dct_comb``), a resampling cue (the spectrum
+  of the mean |second derivative| along rows and columns: interpolation leaves a periodic correlation), and the
+  double-compression cue once more after undoing a resize between the two saves, at the factor the audit's
+  label-free scan found (``resampling``; constant columns when it found none).
 * residual — the high-pass noise residual at audit size (``pixels.noise_residual``): its energy
   statistics, its log power in bands of a coarse 2-D frequency grid, and its energy per region.
 """
@@ -19,7 +21,8 @@ from PIL import Image
 
 from aigc_explain.analysis.regions import region_masks
 from aigc_explain.analysis.spectra import to_gray
-from aigc_explain.evidence.dct_comb import block_coefficients, comb_features, comb_names
+from aigc_explain.evidence.dct_comb import (N_COMB_FEATURES, block_coefficients, comb_features, comb_names,
+                                            undone_coefficients)
 
 THUMBS = (8, 16)
 STATS_SIDE = 32
@@ -27,6 +30,8 @@ _Q = np.array([5, 50, 95])
 RESAMPLING_BANDS = 15  # over 0.05-0.5 cycles/pixel: below that lies the content's layout, not a period
 RESAMPLING_LOW = 0.05
 FREQ_BANDS = 6  # |fy| x |fx| bands of the residual's 2-D spectrum
+RESAMPLED = "resampled_"  # the combs read after undoing a resize between two saves
+RESAMPLED_SIDE = 256  # ... on a centred region of at most this side (enlarged px): a few ms a picture
 
 
 def content_names() -> list[str]:
@@ -50,7 +55,7 @@ def content_features(rgb: np.ndarray) -> np.ndarray:
 
 def history_names() -> list[str]:
     resampling = [f"resampling_{axis}_band{b}" for axis in "xy" for b in range(RESAMPLING_BANDS)]
-    return comb_names() + resampling + ["resampling_peak"]
+    return comb_names() + resampling + ["resampling_peak"] + comb_names(RESAMPLED)
 
 
 def _resampling(gray: np.ndarray) -> np.ndarray:
@@ -75,10 +80,14 @@ def _resampling(gray: np.ndarray) -> np.ndarray:
     return np.concatenate(bands + [[max(peaks)]])
 
 
-def history_features(rgb: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 at NATIVE size (the JPEG grid and any resampling period live there)."""
+def history_features(rgb: np.ndarray, *, resampled: float | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 at NATIVE size (the JPEG grid and any resampling period live there). ``resampled``: the
+    factor of a resize between two saves (``resampling.scan_resampling``), whose combs are then also read on
+    the grid before it (``RESAMPLED`` columns; constant, as without a comb, when None)."""
     gray = to_gray(rgb)
-    return np.concatenate([comb_features(block_coefficients(gray)), _resampling(gray)]).astype(np.float32)
+    undone = np.ones(N_COMB_FEATURES) if resampled is None else comb_features(
+        undone_coefficients(gray, resampled, side=RESAMPLED_SIDE))
+    return np.concatenate([comb_features(block_coefficients(gray)), _resampling(gray), undone]).astype(np.float32)
 
 
 def residual_names(shape: tuple[int, int]) -> list[str]:
