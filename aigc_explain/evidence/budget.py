@@ -73,6 +73,15 @@ def ordered(budget: Budget | None) -> list[tuple[str, BudgetEntry]]:
     return sorted(rows, key=lambda kv: -kv[1].auc)
 
 
+def resampling_note(b: BudgetEntry) -> str:
+    """What the history's scan found, in words ("" when it found no resize between two saves)."""
+    r = b.resampling
+    if r is None or not r.found or r.factor is None:
+        return ""
+    return (f"a resize by {r.factor:.3f} between two JPEG saves, found by a label-free scan of {r.n_images} images "
+            f"(z = {r.z:.1f}); its combs are read after undoing it")
+
+
 def _strength(b: BudgetEntry) -> str:
     lo = b.ci95[0]
     if lo is not None and math.isfinite(lo) and lo > STRONG:
@@ -92,7 +101,8 @@ def budget_sentence(budget: Budget | None) -> str:
     for kind, b in rows:
         lo, hi = (to_json_float(v) for v in b.ci95)
         band = f"AUC {b.auc:.2f}" + ("" if lo is None else f" [{lo:.2f}, {hi:.2f}]")
-        parts.append(f"{kind} {band} ({_strength(b)}; strongest: {b.top})")
+        note = resampling_note(b)
+        parts.append(f"{kind} {band} ({_strength(b)}; strongest: {b.top}{'; ' + note if note else ''})")
         if kind == "storage" and b.size_only:
             parts[-1] = parts[-1][:-1] + ", the file size only: the content's detail, not the storage)"
         elif _strength(b) != "tells nothing beyond chance":

@@ -6,8 +6,10 @@ cross-validated classifiers of the budget (``evidence.budget``):
   shows here.
 * history — what happened to the file before its last save, read from the pixels at native size: a
   double-compression cue (the periodicity of the 8×8 block-DCT coefficient histograms: a first JPEG at a
-  coarser quality leaves combs and gaps that the last one keeps) and a resampling cue (the spectrum of the
-  mean |second derivative| along rows and columns: interpolation leaves a periodic correlation).
+  coarser quality leaves combs and gaps that the last one keeps, ``dct_comb``), a resampling cue (the spectrum
+  of the mean |second derivative| along rows and columns: interpolation leaves a periodic correlation), and the
+  double-compression cue once more after undoing a resize between the two saves, at the factor the audit's
+  label-free scan found (``resampling``; constant columns when it found none).
 * residual — the high-pass noise residual at audit size (``pixels.noise_residual``): its energy
   statistics, its log power in bands of a coarse 2-D frequency grid, and its energy per region.
 """
@@ -19,19 +21,17 @@ from PIL import Image
 
 from aigc_explain.analysis.regions import region_masks
 from aigc_explain.analysis.spectra import to_gray
+from aigc_explain.evidence.dct_comb import (N_COMB_FEATURES, block_coefficients, comb_features, comb_names,
+                                            undone_coefficients)
 
 THUMBS = (8, 16)
 STATS_SIDE = 32
 _Q = np.array([5, 50, 95])
-# 8x8 DCT-II basis (orthonormal), and the low-frequency AC positions whose histograms are read.
-_K = np.arange(8)
-_DCT = np.sqrt(np.where(_K[:, None] == 0, 1 / 8, 2 / 8)) * np.cos(np.pi * (2 * _K[None] + 1) * _K[:, None] / 16)
-DCT_POSITIONS = ((0, 1), (1, 0), (1, 1), (0, 2), (2, 0))
-PERIODS = tuple(range(2, 9))  # a first quantiser step shows as a comb of this period in the histogram
-HIST_RANGE = 40  # |coefficient| bins 1..HIST_RANGE
 RESAMPLING_BANDS = 15  # over 0.05-0.5 cycles/pixel: below that lies the content's layout, not a period
 RESAMPLING_LOW = 0.05
 FREQ_BANDS = 6  # |fy| x |fx| bands of the residual's 2-D spectrum
+RESAMPLED = "resampled_"  # the combs read after undoing a resize between two saves
+RESAMPLED_SIDE = 256  # ... on a centred region of at most this side (enlarged px): a few ms a picture
 
 
 def content_names() -> list[str]:
@@ -54,38 +54,8 @@ def content_features(rgb: np.ndarray) -> np.ndarray:
 
 
 def history_names() -> list[str]:
-    dct = [f"dct_comb{p}@{u}{v}" for u, v in DCT_POSITIONS for p in PERIODS]
     resampling = [f"resampling_{axis}_band{b}" for axis in "xy" for b in range(RESAMPLING_BANDS)]
-    return dct + ["dct_comb_max", "dct_zero_share"] + resampling + ["resampling_peak"]
-
-
-def _comb(hist: np.ndarray) -> np.ndarray:
-    """Per period p: the share of the histogram's mass at multiples of p, over what its smooth envelope
-    puts there (1 = no comb; a first quantiser of step p gives > 1)."""
-    v = np.arange(1, HIST_RANGE + 1)
-    kernel = np.exp(-0.5 * (np.arange(-4, 5) / 2.0) ** 2)
-    env = np.convolve(hist, kernel / kernel.sum(), mode="same") + 1e-9
-    out = np.empty(len(PERIODS))
-    for i, p in enumerate(PERIODS):
-        on = v % p == 0
-        out[i] = (hist[on].sum() + 1.0) / (env[on].sum() + 1.0)
-    return out
-
-
-def _dct_features(gray: np.ndarray) -> np.ndarray:
-    h, w = (s - s % 8 for s in gray.shape)
-    if min(h, w) < 8:
-        return np.ones(len(DCT_POSITIONS) * len(PERIODS) + 2)
-    blocks = (gray[:h, :w] - 128.0).reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3).reshape(-1, 8, 8)
-    coef = np.rint(_DCT @ blocks @ _DCT.T)  # the JPEG grid starts at (0, 0)
-    combs, zeros = [], []
-    for u, v in DCT_POSITIONS:
-        c = np.abs(coef[:, u, v])
-        zeros.append((c == 0).mean())
-        hist = np.bincount(np.minimum(c, HIST_RANGE + 1).astype(np.int64), minlength=HIST_RANGE + 2)[1:-1]
-        combs.append(_comb(hist.astype(np.float64)))
-    combs = np.concatenate(combs)
-    return np.concatenate([combs, [combs.max(), np.mean(zeros)]])
+    return comb_names() + resampling + ["resampling_peak"] + comb_names(RESAMPLED)
 
 
 def _resampling(gray: np.ndarray) -> np.ndarray:
@@ -110,10 +80,14 @@ def _resampling(gray: np.ndarray) -> np.ndarray:
     return np.concatenate(bands + [[max(peaks)]])
 
 
-def history_features(rgb: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 at NATIVE size (the JPEG grid and any resampling period live there)."""
+def history_features(rgb: np.ndarray, *, resampled: float | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 at NATIVE size (the JPEG grid and any resampling period live there). ``resampled``: the
+    factor of a resize between two saves (``resampling.scan_resampling``), whose combs are then also read on
+    the grid before it (``RESAMPLED`` columns; constant, as without a comb, when None)."""
     gray = to_gray(rgb)
-    return np.concatenate([_dct_features(gray), _resampling(gray)]).astype(np.float32)
+    undone = np.ones(N_COMB_FEATURES) if resampled is None else comb_features(
+        undone_coefficients(gray, resampled, side=RESAMPLED_SIDE))
+    return np.concatenate([comb_features(block_coefficients(gray)), _resampling(gray), undone]).astype(np.float32)
 
 
 def residual_names(shape: tuple[int, int]) -> list[str]:

@@ -3,24 +3,27 @@ image do the classes differ? One pass over the images reads each file's cues (he
 bytes with ``reencode``), its history features at native size, and, at the audit size (``geometry``), folds
 its noise residual into streaming per-class pixel evidence, a fingerprint and the mean images, keeping per
 image only the small feature vectors the localisation and the budget classifiers need; overall and per split
-(the budget's kinds overall only: the budget is reported for all splits together). The loop runs over a tuple
-of evidence kinds (``EVIDENCE_KINDS``, each following ``kinds.EvidenceKind``): every batch is handed to every
-kind of the overall and the split evidence. ``evidence.summary`` then turns each split's evidence into numbers
-(``runs.audit_summary.AuditSummary``) and ``evidence.verdict`` into sentences."""
+(the budget's kinds overall only: the budget is reported for all splits together). Before the pass, the kinds
+that calibrate (the history's scan for a resize between two JPEG saves) see a seeded sample of the images without
+their labels. The loop runs over a tuple of evidence kinds (``EVIDENCE_KINDS``, each following
+``kinds.EvidenceKind``): every batch is handed to every kind of the overall and the split evidence.
+``evidence.summary`` then turns each split's evidence into numbers (``runs.audit_summary.AuditSummary``) and
+``evidence.verdict`` into sentences."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
+from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 from tqdm import tqdm
 
-from aigc_explain.evidence.cues import cues_from_bytes, read_cues
+from aigc_explain.evidence.cues import FileCues, cues_from_bytes, read_cues
 from aigc_explain.evidence.geometry import Geometry, choose_geometry, native_sides
 from aigc_explain.evidence.kinds import Batch, Context, ContentKind, EvidenceKind, FileCueKind, HistoryKind, \
     ResidualKind
@@ -38,6 +41,8 @@ __all__ = ["ALL", "AuditResult", "AuditSettings", "EVIDENCE_KINDS", "Evidence", 
            "fingerprint_peak", "gather", "run_audit"]
 SCHEMA_VERSION = AUDIT_SCHEMA_VERSION
 BATCH = 64  # images whose residuals are folded into the accumulators at once
+CALIBRATION_SAMPLE = 64  # images the kinds that calibrate (``kinds.EvidenceKind``) see before the pass
+READ_ERRORS = (OSError, ValueError, SyntaxError, RuntimeError, Image.DecompressionBombError)
 # The audit's kinds of evidence, in the order their maps are written and their budget rows measured: a class
 # whose instances follow ``kinds.EvidenceKind`` (built from a ``kinds.Context``) is gathered when it is here.
 EVIDENCE_KINDS: tuple[Callable[[Context], EvidenceKind], ...] = (
@@ -111,12 +116,14 @@ class _Gatherer:
         fracs = (s.corner_frac, s.center_frac, s.border_frac)
         self.context = Context(s, self.size, choose_grid_block(self.size, self.size, fracs))
         self.resize, self.reencode = Resize(self.size), Reencode.parse(s.reencode)
-        prototype = self.new_evidence().kinds
-        names = [k.name for k in prototype]
+        names = [k.name for k in self.new_evidence().kinds]
         if len(set(names)) != len(names):  # a batch shares per-image features by name
             raise ValueError(f"kinds: every kind needs a name of its own, got {names}")
+        self._native_kinds()
+
+    def _native_kinds(self) -> None:
         # the kinds that read each image at native size, as it is read (once, whichever splits it is in)
-        self.native = [k for k in prototype if hasattr(k, "image_features")]
+        self.native = [k for k in self.new_evidence().kinds if hasattr(k, "image_features")]
 
     def new_evidence(self, *, budget: bool = True) -> Evidence:
         """One of every kind; a split's (``budget=False``) leaves out the budget's rows (``budget = True``):
@@ -126,9 +133,28 @@ class _Gatherer:
         return Evidence(tuple(k for k in kinds if budget or not getattr(k, "budget", False)), self.context.grid,
                         self.context.shape)
 
-    def read(self, sample: Sample) -> tuple[dict[str, Any], np.ndarray, dict[str, np.ndarray]]:
-        """The file's cues, its pixels at audit size and the native-size features of the kinds that read them
-        (re-encoded first when asked)."""
+    def calibrate(self, samples: list[Sample], seed: int) -> None:
+        """The kinds that look at the data before the pass (``calibrate``) see up to ``CALIBRATION_SAMPLE``
+        images at native size, drawn with ``seed`` from ``samples`` without their labels; what they find reaches
+        every kind built after (``Context.calibration``). Unreadable images are left to the pass to report."""
+        calibrating = [k for k in self.new_evidence().kinds if hasattr(k, "calibrate")]
+        if not calibrating or not samples:
+            return
+        pick = np.random.default_rng(seed).choice(len(samples), min(CALIBRATION_SAMPLE, len(samples)), replace=False)
+        images = []
+        for i in sorted(pick):
+            try:
+                images.append(self.pixels(samples[i])[1])
+            except READ_ERRORS:
+                continue
+        found = {k.name: k.calibrate(images) for k in calibrating}
+        for name, record in found.items():
+            log.info("calibrated %s on %d images: %s", name, len(images), record)
+        self.context = replace(self.context, calibration=found)
+        self._native_kinds()
+
+    def pixels(self, sample: Sample) -> tuple[FileCues, np.ndarray]:
+        """The file's cues and its pixels at native size ((H, W, 3) uint8), re-encoded first when asked."""
         if sample.problem:
             raise OSError(sample.problem)
         # (H, W, 3) arrays throughout: torch's copies to (3, H, W) and back stalled on busy shared cores
@@ -139,6 +165,12 @@ class _Gatherer:
             data = self.reencode.encode(native)  # encoded once: its cues and its pixels
             cues = cues_from_bytes(data, name=sample.path)
             native = native if self.reencode.kind == "png" else self.reencode.decode_rgb(data)
+        return cues, native
+
+    def read(self, sample: Sample) -> tuple[dict[str, Any], np.ndarray, dict[str, np.ndarray]]:
+        """The file's cues, its pixels at audit size and the native-size features of the kinds that read them
+        (re-encoded first when asked)."""
+        cues, native = self.pixels(sample)
         return cues.as_dict(), self.resize.rgb(native), {k.name: k.image_features(native) for k in self.native}
 
     def flush(self, batch: list[tuple[np.ndarray, int, dict[str, Any], dict[str, np.ndarray]]],
@@ -150,6 +182,28 @@ class _Gatherer:
         for ev in targets:
             for kind in ev.kinds:
                 kind.add(b)
+
+
+def _read_split(gatherer: _Gatherer, samples: list[Sample], targets: list[Evidence], skipped: list[tuple[str, str]],
+                bar: tqdm) -> None:
+    """Every readable image of one split into ``targets`` (the overall and the split's evidence), in batches."""
+    batch: list[tuple[np.ndarray, int, dict[str, Any], dict[str, np.ndarray]]] = []
+    for sample in samples:
+        bar.update()
+        try:
+            cues, pixels, native = gatherer.read(sample)
+        except READ_ERRORS as exc:
+            skipped.append((sample.path, sample.problem or describe_error(exc)))
+            continue
+        for ev in targets:
+            ev.paths.append(sample.path)
+            ev.labels.append(sample.label)
+        batch.append((pixels, sample.label, cues, native))
+        if len(batch) == BATCH:
+            gatherer.flush(batch, targets)
+            batch = []
+    if batch:
+        gatherer.flush(batch, targets)
 
 
 def gather(data: str | Path, settings: AuditSettings = AuditSettings(), *, progress: bool = False,
@@ -164,29 +218,18 @@ def gather(data: str | Path, settings: AuditSettings = AuditSettings(), *, progr
     if geometry.statement():
         log.warning("%s", geometry.statement())
     gatherer = _Gatherer(settings, geometry, kinds)
-    evidence = {ALL: gatherer.new_evidence()}
+    evidence: dict[str, Evidence] = {}
     skipped: list[tuple[str, str]] = []
     total = sum(len(x) for x in splits.values())
     bar = tqdm(total=total, desc="audit", disable=None if progress else True)
-    for name, samples in splits.items():
-        targets = [evidence[ALL]] + ([evidence.setdefault(name, gatherer.new_evidence(budget=False))] if name else [])
-        batch: list[tuple[np.ndarray, int, dict[str, Any], dict[str, np.ndarray]]] = []
-        for sample in samples:
-            bar.update()
-            try:
-                cues, pixels, native = gatherer.read(sample)
-            except (OSError, ValueError, SyntaxError, RuntimeError, Image.DecompressionBombError) as exc:
-                skipped.append((sample.path, sample.problem or describe_error(exc)))
-                continue
-            for ev in targets:
-                ev.paths.append(sample.path)
-                ev.labels.append(sample.label)
-            batch.append((pixels, sample.label, cues, native))
-            if len(batch) == BATCH:
-                gatherer.flush(batch, targets)
-                batch = []
-        if batch:
-            gatherer.flush(batch, targets)
+    # The pass is many small products (block DCTs, interpolation matrices): on shared cores, BLAS threads
+    # waiting for each other made the history features several times slower than one thread.
+    with threadpool_limits(limits=1, user_api="blas"):
+        gatherer.calibrate([x for samples in splits.values() for x in samples], settings.seed)
+        evidence[ALL] = gatherer.new_evidence()
+        for name, samples in splits.items():
+            split = [evidence.setdefault(name, gatherer.new_evidence(budget=False))] if name else []
+            _read_split(gatherer, samples, [evidence[ALL]] + split, skipped, bar)
     bar.close()
     if not evidence[ALL].paths:
         raise NoReadableImages(f"none of the {total} images under {data} could be read", skipped)

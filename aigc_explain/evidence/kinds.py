@@ -11,14 +11,18 @@ A kind is built per split (and once for all splits together; a budget row only t
 * ``summary()`` gives its typed part of audit.json (``runs.audit_summary``), None where it writes none;
 * ``maps()`` gives its maps for pixel_evidence.npz (both classes needed), ``{}`` where it has none.
 A kind that reads each image at native size (before the audit's resize) also has ``image_features(rgb)``:
-called once per image as it is read, its vectors reach ``add`` as ``batch.native[name]``. A kind with
-``budget = True`` is a row of the budget: its summary is a ``BudgetEntry`` (``FeatureKind``).
+called once per image as it is read, its vectors reach ``add`` as ``batch.native[name]``. A kind that must
+look at the data before the pass also has ``calibrate(images)``: called once per audit, before the pass, with
+a seeded sample of the images at native size and without their labels (the cross-validated AUCs stay honest);
+what it returns (a ``Record``) reaches every kind of that name, of every split and shard, as
+``ctx.calibration[name]`` (a kind that calibrates refuses to merge with one of another calibration). A kind
+with ``budget = True`` is a row of the budget: its summary is a ``BudgetEntry`` (``FeatureKind``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -29,17 +33,19 @@ from aigc_explain.evidence.classifier import cue_auc, shortcut_verdict, single_c
 from aigc_explain.evidence.features import (ResidualFeatures, content_features, content_names, history_features,
                                             history_names, residual_names)
 from aigc_explain.evidence.pixels import residual_energy, residual_maps
-from aigc_explain.runs.audit_summary import BudgetEntry, CuePart
+from aigc_explain.evidence.resampling import scan_resampling
+from aigc_explain.runs.audit_summary import BudgetEntry, CuePart, ResamplingScan
 from aigc_explain.runs.records import Record
 
 
 @dataclass(frozen=True)
 class Context:
-    """What every kind of one audit shares: its settings (``gather.AuditSettings``), the audit size and the
-    pooling block of the localisation grid."""
+    """What every kind of one audit shares: its settings (``gather.AuditSettings``), the audit size, the
+    pooling block of the localisation grid and the kinds' calibrations by name (see the module docstring)."""
     settings: Any
     size: int
     block: int
+    calibration: dict[str, Record] = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -190,14 +196,45 @@ class FeatureKind(PerImage):
 
 
 class HistoryKind(FeatureKind):
-    """The processing history, read at native size: double JPEG compression and resampling cues."""
+    """The processing history, read at native size: double JPEG compression and resampling cues, and the
+    double-compression cue once more on the grid before a resize between the saves, when ``calibrate`` found
+    one (``resampling.scan_resampling``). state_dict() adds ``resampling_factor`` (NaN: none)."""
     name = "history"
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.resampling: ResamplingScan | None = ctx.calibration.get(self.name)
+
+    @property
+    def factor(self) -> float | None:
+        """The resize factor its resampled combs undo (None: none found, or no scan)."""
+        return None if self.resampling is None else self.resampling.factor
 
     def names(self) -> list[str]:
         return history_names()
 
+    def calibrate(self, images: list[np.ndarray]) -> ResamplingScan:
+        return scan_resampling(images)
+
     def image_features(self, rgb: np.ndarray) -> np.ndarray:
-        return history_features(rgb)
+        return history_features(rgb, resampled=self.factor)
+
+    def merge(self, other: Any) -> None:
+        check_merge(self, other)
+        if other.factor != self.factor:
+            def undone(f: float | None) -> str:
+                return "no resize undone" if f is None else f"a resize by {f:.4f} undone"
+            raise ValueError(f"other read its history with {undone(other.factor)} but this one with "
+                             f"{undone(self.factor)}; gather the shards of one audit with one calibration "
+                             f"(the same Context.calibration)")
+        super().merge(other)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {**super().state_dict(), "resampling_factor": np.array(np.nan if self.factor is None else self.factor)}
+
+    def summary(self) -> BudgetEntry | None:
+        entry = super().summary()
+        return entry if entry is None or self.resampling is None else entry.replace(resampling=self.resampling)
 
 
 class ContentKind(FeatureKind):

@@ -13,7 +13,7 @@ import numpy as np
 
 from aigc_explain.evidence.cues import CUES
 from aigc_explain.evidence.gather import ALL, AuditResult, AuditSettings, Evidence, run_audit
-from aigc_explain.evidence.budget import ordered
+from aigc_explain.evidence.budget import ordered, resampling_note
 from aigc_explain.reporting.audit import (budget_figure, cues_figure, fingerprint_figure, mean_image_figure,
                                           pixel_evidence_figure)
 from aigc_explain.reporting.figures import format_cell, markdown_table, save_figure
@@ -61,7 +61,8 @@ def audit_markdown(summary: AuditSummary) -> str:
     splits = [("all", overall), *summary.per_split.items()]
     rows = [[name, s.n_real, s.n_fake, auc(s), share(s)] for name, s in splits]
     cues = [[c.name, c.kind, format_cell(c.auc)] for c in overall.cue.cues]
-    budget = [[k, _band(b), b.top, format_cell(b.top_auc)] for k, b in ordered(overall.budget)]
+    budget = [[k + (f" ({note})" if (note := resampling_note(b)) else ""), _band(b), b.top, format_cell(b.top_auc)]
+              for k, b in ordered(overall.budget)]
     statement = geometry.statement()
     where = (f"Pixel evidence at {geometry.size} px (requested --size {geometry.requested}; native "
              f"sides {geometry.native_min}–{geometry.native_max}, median {geometry.native_median})."

@@ -146,15 +146,33 @@ class PixelPart(_Part):
 
 
 @dataclass(frozen=True)
+class ResamplingScan(Record):
+    """The history's label-free scan for a resize between two JPEG saves (``evidence.resampling``): the factor
+    found (None when none stood out), the best one tried and how far its pooled comb stood above the scan's bulk
+    (robust standard deviations; ``z_needed`` to call it found), over how many images and which factors."""
+    factor: float | None
+    found: bool
+    best: float | None
+    z: float | None
+    z_needed: float
+    n_images: int
+    factors: tuple[float, float]
+    n_factors: int
+    method: str
+
+
+@dataclass(frozen=True)
 class BudgetEntry(Record):
     """One kind of evidence: the cross-validated AUC of a classifier on it alone, its interval, and the
-    strongest single feature; ``size_only`` (storage only) when no cue but the file size tells anything."""
+    strongest single feature; ``size_only`` (storage only) when no cue but the file size tells anything;
+    ``resampling`` (history only) the resize between two saves its features undid."""
     auc: float
     ci95: tuple[float | None, float | None]
     top: str | None
     top_auc: float | None
     n_features: int
     size_only: bool | None = omit_if_none()
+    resampling: ResamplingScan | None = omit_if_none()  # history only: the scan its resized combs were read at
 
 
 @dataclass(frozen=True)
@@ -263,5 +281,5 @@ class AuditSummary(_Part):
 
 
 __all__ = ["AUDIT_SCHEMA_VERSION", "AuditSummary", "Budget", "BudgetEntry", "CornerShare", "CueAuc", "CuePart",
-           "Direction", "FingerprintPeak", "Geometry", "Localisation", "PixelPart", "RecordError", "SplitSummary",
-           "STATED_ENLARGEMENT"]
+           "Direction", "FingerprintPeak", "Geometry", "Localisation", "PixelPart", "RecordError", "ResamplingScan",
+           "SplitSummary", "STATED_ENLARGEMENT"]
