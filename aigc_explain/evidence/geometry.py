@@ -32,10 +32,12 @@ def native_sides(paths: Sequence[str]) -> list[int]:
 def choose_geometry(sides: Sequence[int], requested: int, *, enlarge: bool = False) -> Geometry:
     """The audit size for images of these native (longer) sides; see the module docstring."""
     if not sides:
-        return Geometry(requested, requested, enlarge, None, None, None, 0, 1.0)
+        return Geometry(size=requested, requested=requested, enlarge=enlarge, native_median=None, native_min=None,
+                        native_max=None, n_enlarged=0, max_enlargement=1.0)
     arr = np.asarray(sides)
     median = int(np.median(arr))
     size = requested if enlarge else max(16, min(requested, median))
     factors = size / arr
-    return Geometry(size, requested, enlarge, median, int(arr.min()), int(arr.max()),
-                    int((factors > 1.0 + 1e-9).sum()), float(max(1.0, factors.max())))
+    return Geometry(size=size, requested=requested, enlarge=enlarge, native_median=median, native_min=int(arr.min()),
+                    native_max=int(arr.max()), n_enlarged=int((factors > 1.0 + 1e-9).sum()),
+                    max_enlargement=float(max(1.0, factors.max())))

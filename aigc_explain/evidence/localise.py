@@ -150,8 +150,10 @@ def _localise(features: np.ndarray, labels: np.ndarray, grid: tuple[int, int], *
         where = "corners" if beats and lo > 0.5 else "centre" if beats and hi < 0.5 else "none"
         corner_share = CornerShare(to_json_float(share), (to_json_float(lo), to_json_float(hi)),
                                    to_json_float(p_share), to_json_float(centre))
-        sides[name] = Direction(corner_share, to_json_float(masses[0]), to_json_float(masses[1]),
-                                to_json_float(masses[2]), to_json_float(excess), to_json_float(size),
-                                to_json_float(p_size), bool(p_size < level), where, where != "none")
-    return Localisation(METHOD, (int(grid[0]), int(grid[1])), n_perm, n_boot, ALPHA,
-                        [to_json_float(v) for v in t_map], sides["fake"], sides["real"])
+        sides[name] = Direction(corner_share=corner_share, corner_mass=to_json_float(masses[0]),
+                                center_mass=to_json_float(masses[1]), border_mass=to_json_float(masses[2]),
+                                excess_energy=to_json_float(excess), mean_positive_t=to_json_float(size),
+                                p_value=to_json_float(p_size), differs=bool(p_size < level), where=where,
+                                localised=where != "none")
+    return Localisation(method=METHOD, grid=(int(grid[0]), int(grid[1])), n_perm=n_perm, n_boot=n_boot, alpha=ALPHA,
+                        t_map=[to_json_float(v) for v in t_map], fake=sides["fake"], real=sides["real"])

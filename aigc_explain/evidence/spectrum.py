@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -21,29 +21,10 @@ from aigc_explain.reporting.figures import save_figure
 from aigc_explain.reporting.frequency import spectrum_1d_figure, spectrum_2d_figure
 from aigc_explain.runs.files import save_npz, write_json, write_manifest, write_skipped
 from aigc_explain.runs.folders import run_folder
-from aigc_explain.runs.records import Record
+from aigc_explain.runs.summaries import ClassSpectrum, SpectrumSummary
 
 GROUP_NAMES = {0: "real", 1: "fake", -1: "images"}
 Spectra = dict[str, SpectrumAccumulator]  # class name (real, fake or images) -> its accumulated spectra
-
-
-@dataclass(frozen=True)
-class ClassSpectrum(Record):
-    """One class in summary.json: how many images, at which (height, width)."""
-    n: int
-    image_size: list[int]
-
-
-@dataclass(frozen=True)
-class SpectrumSummary(Record):
-    """A spectrum run's summary.json."""
-    NAME: ClassVar[str] = "summary.json"
-    classes: dict[str, ClassSpectrum]
-    resized_to: int | None
-    gray: str = "ITU-R 601 luma, 0-255"
-    log: str = "natural log of |FFT|^2 + 1e-10"
-    freq: str = "ring radius / min(H, W), cycles per pixel"
-    n_skipped: int = 0
 
 
 @dataclass(frozen=True)
@@ -132,8 +113,8 @@ def write_spectrum_run(*, images: str | Path, out: str | Path, size: int | None 
             raise NoReadableImages(f"none of the {len(samples)} images under {images} could be read", skipped)
         arrays = write_spectra(accs, out=run.path)
         write_skipped(run.path, skipped)
-        summary = SpectrumSummary({c: ClassSpectrum(a.n, list(a.shape)) for c, a in accs.items()}, size,
-                                  n_skipped=len(skipped))
+        summary = SpectrumSummary(classes={c: ClassSpectrum(n=a.n, image_size=list(a.shape)) for c, a in accs.items()},
+                                  resized_to=size, n_skipped=len(skipped))
         write_json(run.path / "summary.json", summary.to_json())
         write_manifest(run.path, command="spectrum", arguments=arguments)
     return SpectrumRun(run.path, summary, arrays)

@@ -42,9 +42,10 @@ def fingerprint_peak(fp: Any) -> FingerprintPeak:
     pick = np.where(above, sharpness, -np.inf) if above.any() else ratio
     i, j = np.unravel_index(int(np.argmax(pick)), fake.shape)
     found = bool(above[i, j] and sharpness[i, j] >= PEAK_SHARPNESS)
-    return FingerprintPeak((float(fy[i]), float(fx[j])), float(fake[i, j]), float(real[i, j]),
-                           float(min(ratio[i, j], 1e12)), float(sharpness[i, j]), PEAK_SHARPNESS, found,
-                           "fakes and reals after the same resize")
+    return FingerprintPeak(freq=(float(fy[i]), float(fx[j])), fake_power=float(fake[i, j]),
+                           real_power=float(real[i, j]), ratio=float(min(ratio[i, j], 1e12)),
+                           sharpness=float(sharpness[i, j]), sharpness_needed=PEAK_SHARPNESS, periodic_peak=found,
+                           compared="fakes and reals after the same resize")
 
 
 def split_summary(ev: Any, *, budget: bool = False, folder: str | None = None) -> SplitSummary:

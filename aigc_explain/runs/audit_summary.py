@@ -93,7 +93,7 @@ class CornerShare(Record):
     null_median: float | None = omit_if_none()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Direction(Record):
     """Where one class exceeds the other (``fake``: fakes > reals), against the label-permutation null."""
     corner_share: CornerShare
@@ -108,7 +108,7 @@ class Direction(Record):
     localised: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Localisation(Record):
     """``evidence.localise``'s result: both directions and the relative t-map on ``grid`` (row-major)."""
     method: str
@@ -121,7 +121,7 @@ class Localisation(Record):
     real: Direction
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FingerprintPeak(Record):
     """The sharpest line of the fakes' mean-residual spectrum that the reals lack (``summary.fingerprint_peak``)."""
     freq: tuple[float, float]
@@ -207,7 +207,7 @@ class Budget(Record):
         return budget.replace(extra=extra)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Geometry(Record):
     """The audit's own geometry: the size the pixel evidence is measured at and how much the audit itself
     enlarged the images to get there. audit.json also holds ``stated`` and ``statement``, derived from these."""

@@ -211,3 +211,22 @@ class EvaluationMetrics(Record):
     amp: AmpChoice | None = omit_if_none()  # the precision inference ran in
     warnings: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClassSpectrum(Record):
+    """One class in summary.json: how many images, at which (height, width)."""
+    n: int
+    image_size: list[int]
+
+
+@dataclass(frozen=True)
+class SpectrumSummary(Record):
+    """A spectrum run's summary.json."""
+    NAME = "summary.json"
+    classes: dict[str, ClassSpectrum]
+    resized_to: int | None
+    gray: str = "ITU-R 601 luma, 0-255"
+    log: str = "natural log of |FFT|^2 + 1e-10"
+    freq: str = "ring radius / min(H, W), cycles per pixel"
+    n_skipped: int = 0

@@ -111,7 +111,8 @@ def test_the_command_prints_and_writes_what_it_did(spectral_data, tmp_path: Path
 
 
 def test_write_spectrum_run_is_the_library_job(spectral_data, tmp_path: Path):
-    from aigc_explain.evidence.spectrum import SpectrumSummary, write_spectrum_run
+    from aigc_explain.evidence.spectrum import write_spectrum_run
+    from aigc_explain.runs.summaries import SpectrumSummary
 
     root, _ = spectral_data
     result = write_spectrum_run(images=root, out=tmp_path / "spec", arguments={"images": str(root)})
@@ -130,7 +131,7 @@ def test_write_spectrum_run_is_the_library_job(spectral_data, tmp_path: Path):
 
 
 def test_spectrum_summary_names_a_wrong_value():
-    from aigc_explain.evidence.spectrum import SpectrumSummary
+    from aigc_explain.runs.summaries import SpectrumSummary
     from aigc_explain.runs.records import RecordError
 
     with pytest.raises(RecordError, match=r"summary.json.classes.fake.n: expected an integer"):
