@@ -26,12 +26,13 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="reports/demo")
     p.add_argument("--model", default="mobilenet_v2")
     p.add_argument("--weights", default="imagenet")
-    p.add_argument("--n-train", type=int, default=300, help="training images per class")
+    p.add_argument("--n-train", type=int, default=200, help="training images per class")
     p.add_argument("--n-val", type=int, default=100, help="validation images per class")
     p.add_argument("--size", type=int, default=96, help="crop size of the demo images")
     p.add_argument("--image-size", "--img-size", dest="image_size", type=int, default=128,
                    help="detector input size")
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=2,
+                   help="epochs of each detector; the one with the best val accuracy is kept")
     p.add_argument("--layer", default="features.13", help="CAM layer, a dotted name or grad-cam's indexing (layer4[-1]); features.13 "
                    "gives an 8x8 map at 128 px for MobileNetV2")
     p.add_argument("--ae-steps", type=int, default=400, help="training steps of the fake-making autoencoder")
