@@ -40,7 +40,6 @@ from aigc_explain.runs.summaries import EvaluationMetrics
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = ROBUSTNESS_SCHEMA_VERSION
 METRIC_COLUMNS = ("accuracy", "accuracy_lo", "accuracy_hi", "real_acc", "fake_acc", "average_precision", "roc_auc",
                   "n_real", "n_fake", "n_skipped")
 CAM_COLUMNS = ("cam_n", "cam_pearson", "cam_pearson_lo", "cam_pearson_hi", "cam_spearman", "cam_spearman_lo",

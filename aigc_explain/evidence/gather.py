@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["ALL", "AuditResult", "AuditSettings", "EVIDENCE_KINDS", "Evidence", "PEAK_RATIO", "PEAK_SHARPNESS",
            "fingerprint_peak", "gather", "run_audit"]
-SCHEMA_VERSION = AUDIT_SCHEMA_VERSION
 BATCH = 64  # images whose residuals are folded into the accumulators at once
 CALIBRATION_SAMPLE = 64  # images the kinds that calibrate (``kinds.EvidenceKind``) see before the pass
 READ_ERRORS = (OSError, ValueError, SyntaxError, RuntimeError, Image.DecompressionBombError)
