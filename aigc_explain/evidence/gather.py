@@ -33,7 +33,7 @@ from aigc_explain.evidence.summary import ALL, PEAK_RATIO, PEAK_SHARPNESS, finge
 from aigc_explain.core.folders import (NoReadableImages, Sample, balanced_subset, describe_error, find_samples,
                                        labelled_splits, one_class_warning)
 from aigc_explain.core.images import Reencode, Resize, read_rgb
-from aigc_explain.runs.audit_summary import AUDIT_SCHEMA_VERSION, AuditSummary
+from aigc_explain.runs.audit_summary import AuditSummary
 
 log = logging.getLogger(__name__)
 
