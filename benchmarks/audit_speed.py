@@ -96,11 +96,13 @@ def _run_data(args: argparse.Namespace) -> int:
 
 
 class Timers:
-    """Seconds spent in patched functions, by bucket (a benchmark's instrument, undone on exit)."""
+    """Seconds spent in patched functions, by bucket (a benchmark's instrument, undone on exit). A part
+    ("read: decode") counts only while its whole ("read") runs: the calibration's decodes are not the pass's."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
         self.captured: dict[str, Any] = {}
+        self.active: list[str] = []
 
     @contextmanager
     def patched(self, targets: list[tuple[Any, str, str]]) -> Iterator[None]:
@@ -115,11 +117,17 @@ class Timers:
                 setattr(owner, attr, original)
 
     def _wrap(self, fn: Any, bucket: str) -> Any:
+        whole = bucket.split(": ")[0] if ": " in bucket else None
+
         def timed(*a: Any, **kw: Any) -> Any:
+            if whole is not None and whole not in self.active:
+                return fn(*a, **kw)
             start = time.perf_counter()
+            self.active.append(bucket)
             try:
                 out = fn(*a, **kw)
             finally:
+                self.active.pop()
                 name = bucket.format(kind=getattr(a[0], "name", "?")) if a else bucket
                 self.seconds[name] += time.perf_counter() - start
             self.captured[bucket] = out
@@ -133,6 +141,7 @@ def _targets() -> list[tuple[Any, str, str]]:
 
     return [
         (gather, "native_sides", "size pre-pass (headers)"),
+        (gather._Gatherer, "calibrate", "calibrate"),
         (gather._Gatherer, "read", "read"), (gather, "read_rgb", "read: decode"),
         (gather, "read_image", "read: decode"),  # before the audit read (H, W, 3) arrays
         (gather, "read_cues", "read: file cues"), (kinds.HistoryKind, "image_features", "read: history features"),
@@ -152,8 +161,8 @@ def _targets() -> list[tuple[Any, str, str]]:
 def _breakdown(t: Timers, total: float) -> list[tuple[str, float]]:
     """Buckets in order, each parent followed by its parts and their remainder ("other")."""
     s = dict(t.seconds)
-    pre, audit, summary = (s.pop(k, 0.0) for k in ("size pre-pass (headers)", "audit", "summary"))
-    rows = [("size pre-pass (headers)", pre)]
+    pre, audit, summary, scan = (s.pop(k, 0.0) for k in ("size pre-pass (headers)", "audit", "summary", "calibrate"))
+    rows = [("size pre-pass (headers)", pre), ("calibration (the history's resize scan)", scan)]
     wholes = {}
     for parent, label in (("read", "read each image"), ("batch", "fold each batch into the kinds"),
                           ("summary", "summaries"), ("write", "write the run folder")):
@@ -162,7 +171,7 @@ def _breakdown(t: Timers, total: float) -> list[tuple[str, float]]:
         rows += [(label, whole), *((f"  {k[len(parent) + 2:]}", v) for k, v in parts),
                  ("  other", whole - sum(v for _, v in parts))]
         if parent == "batch":  # the loop's own bookkeeping (listing, tqdm, appends) after read and batch
-            rows.append(("gathering loop, other", audit - summary - pre - wholes["read"] - whole))
+            rows.append(("gathering loop, other", audit - summary - pre - scan - wholes["read"] - whole))
     counted = sum(v for k, v in rows if not k.startswith("  "))
     return rows + [("everything else (run folder, manifest)", total - counted)]
 

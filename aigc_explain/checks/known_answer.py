@@ -121,7 +121,7 @@ def check_request(cfg: PlantedConfig) -> list[str]:
     """Check plant, methods and layers (on an untrained model) before any data or training; returns the layers."""
     PlantSpec(region=cfg.region, size=cfg.image_size, strength=cfg.strength, corner_frac=cfg.corner_frac,
               center_frac=cfg.center_frac)
-    unknown = [m for m in cfg.methods if m not in method_names()]
+    unknown = [m for m in cfg.methods if str(m).lower() not in method_names()]  # any case, as CamSettings takes
     if unknown or not cfg.methods:
         raise ValueError(f"--methods {','.join(cfg.methods)!r}: unknown {', '.join(unknown) or 'empty list'}; "
                          f"use some of: {', '.join(method_names())}")
@@ -146,7 +146,7 @@ def measure(detector: Any, folder: Path, method: str, layer: str, cfg: PlantedCo
     masses: dict[str, Interval] = {k: group.mass(k) for k in MASS_KEYS}
     # an unlearned detector's CAMs carry their own corner bias, so they never pass
     ok = learned and meets_known_answer(cfg.region, masses["corner_share"].ci95)
-    row = PlantedRow(method=method, layer=layer, layer_name=result.layer_name, map_size=tuple(result.map_size),
+    row = PlantedRow(method=settings.method, layer=layer, layer_name=result.layer_name, map_size=tuple(result.map_size),
                      n=group.n, n_empty=group.n_empty, fake_recall=summary.accuracy, masses=masses, passes=ok)
     return row, result.warnings
 

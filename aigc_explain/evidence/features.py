@@ -21,7 +21,7 @@ from PIL import Image
 
 from aigc_explain.analysis.regions import region_masks
 from aigc_explain.analysis.spectra import to_gray
-from aigc_explain.evidence.dct_comb import (N_COMB_FEATURES, block_coefficients, comb_features, comb_names,
+from aigc_explain.evidence.dct_comb import (block_coefficients, comb_features, comb_names,
                                             undone_coefficients)
 
 THUMBS = (8, 16)
@@ -53,9 +53,10 @@ def content_features(rgb: np.ndarray) -> np.ndarray:
     return np.concatenate(thumbs + [np.asarray(s, np.float32) for s in stats])
 
 
-def history_names() -> list[str]:
+def history_names(*, resampled: bool = False) -> list[str]:
+    """The history columns; ``resampled``: with the combs read on the grid before a resize between two saves."""
     resampling = [f"resampling_{axis}_band{b}" for axis in "xy" for b in range(RESAMPLING_BANDS)]
-    return comb_names() + resampling + ["resampling_peak"] + comb_names(RESAMPLED)
+    return comb_names() + resampling + ["resampling_peak"] + (comb_names(RESAMPLED) if resampled else [])
 
 
 def _resampling(gray: np.ndarray) -> np.ndarray:
@@ -83,11 +84,10 @@ def _resampling(gray: np.ndarray) -> np.ndarray:
 def history_features(rgb: np.ndarray, *, resampled: float | None = None) -> np.ndarray:
     """(H, W, 3) uint8 at NATIVE size (the JPEG grid and any resampling period live there). ``resampled``: the
     factor of a resize between two saves (``resampling.scan_resampling``), whose combs are then also read on
-    the grid before it (``RESAMPLED`` columns; constant, as without a comb, when None)."""
+    the grid before it (``RESAMPLED`` columns, only then)."""
     gray = to_gray(rgb)
-    undone = np.ones(N_COMB_FEATURES) if resampled is None else comb_features(
-        undone_coefficients(gray, resampled, side=RESAMPLED_SIDE))
-    return np.concatenate([comb_features(block_coefficients(gray)), _resampling(gray), undone]).astype(np.float32)
+    undone = [] if resampled is None else [comb_features(undone_coefficients(gray, resampled, side=RESAMPLED_SIDE))]
+    return np.concatenate([comb_features(block_coefficients(gray)), _resampling(gray), *undone]).astype(np.float32)
 
 
 def residual_names(shape: tuple[int, int]) -> list[str]:

@@ -13,7 +13,7 @@ their labels. The loop runs over a tuple of evidence kinds (``EVIDENCE_KINDS``, 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from PIL import Image
 from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 from tqdm import tqdm
 
-from aigc_explain.evidence.cues import FileCues, cues_from_bytes, read_cues
+from aigc_explain.evidence.cues import cues_from_bytes, read_cues
 from aigc_explain.evidence.geometry import Geometry, choose_geometry, native_sides
 from aigc_explain.evidence.kinds import Batch, Context, ContentKind, EvidenceKind, FileCueKind, HistoryKind, \
     ResidualKind
@@ -139,37 +139,39 @@ class _Gatherer:
         calibrating = [k for k in self.new_evidence().kinds if hasattr(k, "calibrate")]
         if not calibrating or not samples:
             return
-        pick = np.random.default_rng(seed).choice(len(samples), min(CALIBRATION_SAMPLE, len(samples)), replace=False)
-        images = []
-        for i in sorted(pick):
-            try:
-                images.append(self.pixels(samples[i])[1])
-            except READ_ERRORS:
-                continue
-        found = {k.name: k.calibrate(images) for k in calibrating}
+        pick = sorted(np.random.default_rng(seed).choice(len(samples), min(CALIBRATION_SAMPLE, len(samples)),
+                                                         replace=False))
+
+        def images() -> Iterator[np.ndarray]:  # one at a time: a kind keeps only what it needs of each
+            for i in pick:
+                try:
+                    yield self.decoded(samples[i])[0]
+                except READ_ERRORS:
+                    continue
+
+        found = {k.name: k.calibrate(images()) for k in calibrating}
         for name, record in found.items():
-            log.info("calibrated %s on %d images: %s", name, len(images), record)
+            log.info("calibrated %s on a sample of %d images: %s", name, len(pick), record)
         self.context = replace(self.context, calibration=found)
         self._native_kinds()
 
-    def pixels(self, sample: Sample) -> tuple[FileCues, np.ndarray]:
-        """The file's cues and its pixels at native size ((H, W, 3) uint8), re-encoded first when asked."""
+    def decoded(self, sample: Sample) -> tuple[np.ndarray, bytes | None]:
+        """Its pixels at native size ((H, W, 3) uint8), re-encoded first when asked, and the re-encoded bytes
+        (None without ``--reencode``)."""
         if sample.problem:
             raise OSError(sample.problem)
         # (H, W, 3) arrays throughout: torch's copies to (3, H, W) and back stalled on busy shared cores
         native = read_rgb(sample.path)
         if self.reencode is None:
-            cues = read_cues(sample.path)
-        else:
-            data = self.reencode.encode(native)  # encoded once: its cues and its pixels
-            cues = cues_from_bytes(data, name=sample.path)
-            native = native if self.reencode.kind == "png" else self.reencode.decode_rgb(data)
-        return cues, native
+            return native, None
+        data = self.reencode.encode(native)  # encoded once: its cues and its pixels
+        return (native if self.reencode.kind == "png" else self.reencode.decode_rgb(data)), data
 
     def read(self, sample: Sample) -> tuple[dict[str, Any], np.ndarray, dict[str, np.ndarray]]:
         """The file's cues, its pixels at audit size and the native-size features of the kinds that read them
         (re-encoded first when asked)."""
-        cues, native = self.pixels(sample)
+        native, data = self.decoded(sample)
+        cues = read_cues(sample.path) if data is None else cues_from_bytes(data, name=sample.path)
         return cues.as_dict(), self.resize.rgb(native), {k.name: k.image_features(native) for k in self.native}
 
     def flush(self, batch: list[tuple[np.ndarray, int, dict[str, Any], dict[str, np.ndarray]]],

@@ -21,7 +21,7 @@ with ``budget = True`` is a row of the budget: its summary is a ``BudgetEntry`` 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -211,9 +211,9 @@ class HistoryKind(FeatureKind):
         return None if self.resampling is None else self.resampling.factor
 
     def names(self) -> list[str]:
-        return history_names()
+        return history_names(resampled=self.factor is not None)
 
-    def calibrate(self, images: list[np.ndarray]) -> ResamplingScan:
+    def calibrate(self, images: Iterable[np.ndarray]) -> ResamplingScan:
         return scan_resampling(images)
 
     def image_features(self, rgb: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ then refined on larger regions. Factors above 0.97 are not tried: the final save
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -48,7 +49,7 @@ def control_shift(factor: float) -> int:
     return min((8, 16), key=lambda d: abs((d / factor) % 8 - 4))
 
 
-def windows(images: list[np.ndarray]) -> list[tuple[np.ndarray, tuple[int, int]]]:
+def windows(images: Iterable[np.ndarray]) -> list[tuple[np.ndarray, tuple[int, int]]]:
     """The central ``WINDOW_SIDE`` px of each gray picture large enough to scan, stacked by size and place:
     (N, h, w) windows and their origin in the picture (one matrix pair per stack; no whole pictures kept)."""
     by_key: dict[tuple[tuple[int, ...], tuple[int, ...]], list[np.ndarray]] = defaultdict(list)
@@ -71,10 +72,11 @@ def pooled_score(stacks: list[tuple[np.ndarray, tuple[int, int]]], factor: float
 
 
 def _empty(n: int, z_found: float) -> ResamplingScan:
-    return ResamplingScan(None, False, None, None, z_found, n, (LOWEST, HIGHEST), 0, METHOD)
+    return ResamplingScan(factor=None, found=False, best=None, z=None, z_needed=z_found, n_images=n,
+                          factors=(LOWEST, HIGHEST), n_factors=0, method=METHOD)
 
 
-def scan_resampling(images: list[np.ndarray], *, z_found: float = Z_FOUND) -> ResamplingScan:
+def scan_resampling(images: Iterable[np.ndarray], *, z_found: float = Z_FOUND) -> ResamplingScan:
     """The resize factor between two JPEG saves that ``images`` (native-size RGB or gray, no labels) share,
     or none (``found`` False, ``factor`` None)."""
     from scipy.ndimage import median_filter
@@ -101,5 +103,5 @@ def scan_resampling(images: list[np.ndarray], *, z_found: float = Z_FOUND) -> Re
             step = factors[1] / factors[0]
             fine = scan_factors(REFINE_SIDE, factors[best] / step, min(factors[best] * step, HIGHEST))
             factor = float(fine[int(np.argmax([pooled_score(grays, s, side=REFINE_SIDE) for s in fine]))])
-    return ResamplingScan(factor, factor is not None, float(factors[best]), float(z), z_found, n, (LOWEST, HIGHEST),
-                          len(factors), METHOD)
+    return ResamplingScan(factor=factor, found=factor is not None, best=float(factors[best]), z=float(z),
+                          z_needed=z_found, n_images=n, factors=(LOWEST, HIGHEST), n_factors=len(factors), method=METHOD)

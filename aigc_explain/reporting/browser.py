@@ -233,6 +233,15 @@ def write_page(cams: dict[str, CamRun], out: str | Path, *, figures: list[tuple[
 RUN_PAGE = "html"  # cam --html: the page's folder inside the CAM run folder (a run folder of its own)
 
 
+def overlay_figure(cam: CamRun) -> str | None:
+    """The run's overlay picture as a name in its folder: ``overlays.png``, or the one overlay of a one-image
+    run (``--images some.jpg`` writes ``overlays/<image>.png`` and no sheet); None where it has none."""
+    if cam.listed("overlays.png") is not None:
+        return "overlays.png"
+    own = [n for n in cam.files if n.startswith("overlays/") and n.endswith(".png")]
+    return own[0] if cam.summary.n_images == 1 and len(own) == 1 else None
+
+
 def write_run_page(run: str | Path, *, overwrite: bool = False, quiet: bool = False) -> Page:
     """The page of one finished CAM run in ``RUN/html/`` (``cam --html``): a run folder of its own, so the CAM
     run's record stays as it was and ``--overwrite`` of either replaces only what it wrote. Its figures are
@@ -244,7 +253,8 @@ def write_run_page(run: str | Path, *, overwrite: bool = False, quiet: bool = Fa
     figures = [(f"../{name}", caption) for name, caption in
                [(f"mean_cam_{g}.png", f"mean CAM of the {g} images (unit mass per image), corners and centre outlined")
                 for g in ("real", "fake", "all")] +
-               [("overlays.png", "overlays: per class the most and least confident and the misclassified images")]
+               [(overlay_figure(cam) or "overlays.png", "overlays: per class the most and least confident and the "
+                                                        "misclassified images (one image: its own)")]
                if cam.listed(name) is not None]
     with run_folder(cam.path / RUN_PAGE, command="page", overwrite=overwrite) as folder:
         return write_page({cam.path.name: cam}, folder.path, figures=figures, title=f"CAM run {cam.path.name}",

@@ -9,6 +9,7 @@ from typing import Any
 from aigc_explain.analysis.comparison import common_grid, map_correlation
 from aigc_explain.analysis.metrics import confusion
 from aigc_explain.reporting.audit import model_vs_data_figure
+from aigc_explain.reporting.browser import overlay_figure
 from aigc_explain.reporting.figures import heatmap_figure, save_figure
 from aigc_explain.reporting.panels import confusion_figure, pr_figure, roc_figure
 from aigc_explain.runs.files import atomic_write_bytes
@@ -64,9 +65,11 @@ def cam_figures(index: Index, label: str, r: Any) -> None:
         index.figure(f"mean_cam_{label}", heatmap_figure(maps, regions=r.regions, title=title),
                      f"{label}: per-class mean CAM (unit mass per image, one colour scale), corner squares and "
                      "centre outlined.")
-    if (r.path / "overlays.png").is_file():
-        index.copy(f"overlays_{label}", r.path / "overlays.png",
-                   f"{label}: overlays per class — most and least confident and misclassified images.")
+    overlays = overlay_figure(r)
+    if overlays is not None:
+        index.copy(f"overlays_{label}", r.path / overlays,
+                   f"{label}: overlays per class — most and least confident and misclassified images"
+                   f"{'' if overlays == 'overlays.png' else ' (its one image)'}.")
 
 
 def audit_figures(index: Index, label: str, r: AuditRun) -> list[str]:

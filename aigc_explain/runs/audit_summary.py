@@ -145,7 +145,7 @@ class PixelPart(_Part):
     fingerprint: FingerprintPeak | None = _field(omit=True)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ResamplingScan(Record):
     """The history's label-free scan for a resize between two JPEG saves (``evidence.resampling``): the factor
     found (None when none stood out), the best one tried and how far its pooled comb stood above the scan's bulk

@@ -24,7 +24,8 @@ from aigc_explain.runs.audit_summary import BudgetEntry, ResamplingScan
 from aigc_explain.synth.photos import random_crops
 
 SIDE, SMALL = 120, 108  # a resize by exactly 0.9
-FOUND = ResamplingScan(0.9, True, 0.9, 12.0, Z_FOUND, 64, (0.5, 0.97), 340, "a scan")
+FOUND = ResamplingScan(factor=0.9, found=True, best=0.9, z=12.0, z_needed=Z_FOUND, n_images=64, factors=(0.5, 0.97),
+                       n_factors=340, method="a scan")
 
 
 def _saved(image_io, images, *qualities: int) -> list[np.ndarray]:
@@ -69,7 +70,7 @@ def test_the_scan_finds_the_resize_that_hides_the_first_comb(photos, image_io):
     assert scan.n_images == 64 and scan.factors == (0.5, 0.97) and "label-free" in scan.method
     assert _pooled(fakes, scan.factor) > 1.0 > 0.5 > _pooled(reals, scan.factor)  # undone: the q80 comb is back
     rows, y, names = np.stack([history_features(im, resampled=scan.factor) for im in reals + fakes]), \
-        np.repeat([0, 1], 32), history_names()
+        np.repeat([0, 1], 32), history_names(resampled=True)
     extra = len(names) - N_COMB_FEATURES  # the columns read after undoing the resize come last
     assert top_feature(rows[:, :extra], y, names[:extra])[1] < 0.75  # per image, the native columns barely tell
     name, auc = top_feature(rows[:, extra:], y, names[extra:])
@@ -84,7 +85,8 @@ def test_the_scan_finds_nothing_without_a_resize(photos, image_io, history):
     scan = scan_resampling(images)
     assert not scan.found and scan.factor is None and scan.z < Z_FOUND and scan.n_images == 64
     kind = HistoryKind(Context(AuditSettings(), 32, 2, calibration={"history": scan}))
-    assert (kind.image_features(images[0])[-N_COMB_FEATURES:] == 1).all()  # nothing added: constant columns
+    assert len(kind.image_features(images[0])) == len(kind.names()) == len(history_names())  # nothing added
+    assert not any(name.startswith("resampled") for name in kind.names())
     assert np.isnan(kind.state_dict()["resampling_factor"])
 
 
@@ -120,9 +122,9 @@ class Peek:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
-    def calibrate(self, images: list[np.ndarray]) -> ResamplingScan:
-        Peek.shown.append(images)
-        return dataclasses.replace(FOUND, n_images=len(images))
+    def calibrate(self, images) -> ResamplingScan:
+        Peek.shown.append(list(images))
+        return dataclasses.replace(FOUND, n_images=len(Peek.shown[-1]))
 
     def add(self, batch) -> None: ...
 
@@ -149,3 +151,21 @@ def test_gather_calibrates_once_on_a_seeded_sample_and_every_kind_sees_it(photo_
     gather(root, AuditSettings(seed=4), kinds=(FileCueKind, Peek))
     first, again, other = (np.stack(s) for s in Peek.shown)
     assert np.array_equal(first, again) and not np.array_equal(first, other)  # seeded
+
+
+def test_calibration_sees_the_pixels_the_pass_sees_re_encoded_too(photo_classes):
+    """Under ``--reencode`` the sample is read as the pass reads it: re-encoded, at native size."""
+    from aigc_explain.core.images import Reencode, read_rgb
+
+    root = photo_classes(n=8, size=96)
+    Peek.shown = []
+    gather(root, AuditSettings(seed=3, reencode="jpeg:50"), kinds=(FileCueKind, Peek))
+    gather(root, AuditSettings(seed=3), kinds=(FileCueKind, Peek))
+    reencoded, plain = Peek.shown
+    assert len(reencoded) == len(plain) == 16
+    paths = sorted(root.rglob("*.png"))
+    codec = Reencode.parse("jpeg:50")
+    expected = {read_rgb(p).tobytes(): codec.decode_rgb(codec.encode(read_rgb(p))).tobytes() for p in paths}
+    assert {im.tobytes() for im in plain} == set(expected)  # the files' own pixels
+    assert {im.tobytes() for im in reencoded} == set(expected.values())  # their q50 re-encodings
+

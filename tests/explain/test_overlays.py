@@ -65,3 +65,19 @@ def test_a_folders_overlays_show_each_image_once(tiny_ckpt: Path, dataset: Path,
         (group, f"{i:03d}") for group in ("real", "fake") for i in range(4))  # each image once
     # 4 a class: each image is among the 4 most and the 4 least confident, so its kinds are joined
     assert all(kinds in ("most-least", "most-least-wrong") for _, kinds, _, _ in names), names
+
+
+def test_a_one_image_run_shows_its_overlay_on_its_page_and_in_a_report(tiny_ckpt: Path, dataset: Path,
+                                                                      tmp_path: Path):
+    """The report and the run page take a one-image run's own overlay where a folder run has overlays.png."""
+    from aigc_explain.reporting.report import write_report_run
+    from aigc_explain.runs.reader import load_run
+
+    image = sorted((dataset / "val" / "1_fake").iterdir())[0]
+    out = tmp_path / "one"
+    _cam(tiny_ckpt, image, out, "--html")
+    assert f'src="../overlays/{image.stem}.png"' in (out / "html" / "index.html").read_text()
+    results = write_report_run({"one": load_run(out)}, out=tmp_path / "report", arguments={})
+    copied = [f.file for f in results.figures if "overlays_one" in f.file]
+    assert len(copied) == 1 and "its one image" in next(f.caption for f in results.figures if f.file == copied[0])
+    assert (tmp_path / "report" / copied[0]).read_bytes() == (out / "overlays" / f"{image.stem}.png").read_bytes()
