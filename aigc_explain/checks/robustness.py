@@ -181,7 +181,7 @@ def cross_domain_rows(result: CrossDomain) -> list[CrossDomainCell]:
 
 
 def cross_domain_matrix(result: CrossDomain, metric: str) -> list[list[float | None]]:
-    return [[result.cells[i, j][0].to_json()[metric] for j in range(len(result.data))] for i in range(len(result.checkpoints))]
+    return [[getattr(result.cells[i, j][0], metric) for j in range(len(result.data))] for i in range(len(result.checkpoints))]
 
 
 def write_cross_domain(result: CrossDomain, *, out: str | Path,

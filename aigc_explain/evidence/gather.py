@@ -118,11 +118,6 @@ class _Gatherer:
         names = [k.name for k in self.new_evidence().kinds]
         if len(set(names)) != len(names):  # a batch shares per-image features by name
             raise ValueError(f"kinds: every kind needs a name of its own, got {names}")
-        self._native_kinds()
-
-    def _native_kinds(self) -> None:
-        # the kinds that read each image at native size, as it is read (once, whichever splits it is in)
-        self.native = [k for k in self.new_evidence().kinds if hasattr(k, "image_features")]
 
     def new_evidence(self, *, budget: bool = True) -> Evidence:
         """One of every kind; a split's (``budget=False``) leaves out the budget's rows (``budget = True``):
@@ -153,7 +148,6 @@ class _Gatherer:
         for name, record in found.items():
             log.info("calibrated %s on a sample of %d images: %s", name, len(pick), record)
         self.context = replace(self.context, calibration=found)
-        self._native_kinds()
 
     def decoded(self, sample: Sample) -> tuple[np.ndarray, bytes | None]:
         """Its pixels at native size ((H, W, 3) uint8), re-encoded first when asked, and the re-encoded bytes
@@ -167,17 +161,18 @@ class _Gatherer:
         data = self.reencode.encode(native)  # encoded once: its cues and its pixels
         return (native if self.reencode.kind == "png" else self.reencode.decode_rgb(data)), data
 
-    def read(self, sample: Sample) -> tuple[dict[str, Any], np.ndarray, dict[str, np.ndarray]]:
-        """The file's cues, its pixels at audit size and the native-size features of the kinds that read them
-        (re-encoded first when asked)."""
+    def read(self, sample: Sample,
+             native_kinds: list[Any]) -> tuple[dict[str, Any], np.ndarray, dict[str, np.ndarray]]:
+        """The file's cues, its pixels at audit size and the native-size features of ``native_kinds`` (the
+        kinds that read each image at native size; re-encoded first when asked)."""
         native, data = self.decoded(sample)
         cues = read_cues(sample.path) if data is None else cues_from_bytes(data, name=sample.path)
-        return cues.as_dict(), self.resize.rgb(native), {k.name: k.image_features(native) for k in self.native}
+        return cues.as_dict(), self.resize.rgb(native), {k.name: k.image_features(native) for k in native_kinds}
 
     def flush(self, batch: list[tuple[np.ndarray, int, dict[str, Any], dict[str, np.ndarray]]],
               targets: list[Evidence]) -> None:
         """One ``kinds.Batch`` to every kind of the overall and the split evidence (computed once for both)."""
-        native = {k.name: np.stack([n[k.name] for *_, n in batch]) for k in self.native}
+        native = {name: np.stack([n[name] for *_, n in batch]) for name in batch[0][3]}
         b = Batch(np.stack([img for img, *_ in batch]), np.array([label for _, label, *_ in batch]),
                   [row for _, _, row, _ in batch], native)
         for ev in targets:
@@ -187,12 +182,14 @@ class _Gatherer:
 
 def _read_split(gatherer: _Gatherer, samples: list[Sample], targets: list[Evidence], skipped: list[tuple[str, str]],
                 bar: tqdm) -> None:
-    """Every readable image of one split into ``targets`` (the overall and the split's evidence), in batches."""
+    """Every readable image of one split into ``targets`` (the overall evidence first, then the split's), in
+    batches; an image's native-size features are computed once, by the overall evidence's kinds."""
+    native_kinds = [k for k in targets[0].kinds if hasattr(k, "image_features")]
     batch: list[tuple[np.ndarray, int, dict[str, Any], dict[str, np.ndarray]]] = []
     for sample in samples:
         bar.update()
         try:
-            cues, pixels, native = gatherer.read(sample)
+            cues, pixels, native = gatherer.read(sample, native_kinds)
         except READ_ERRORS as exc:
             skipped.append((sample.path, sample.problem or describe_error(exc)))
             continue

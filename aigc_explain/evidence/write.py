@@ -84,7 +84,7 @@ def audit_markdown(summary: AuditSummary) -> str:
 def write_audit(result: AuditResult, *, out: Path) -> None:
     """Every file of the audit into the open run folder ``out``."""
     s = result.settings
-    regions = Regions(corner_frac=s.corner_frac, center_frac=s.center_frac, border_frac=s.border_frac)
+    regions = Regions.of(s)
     write_json(out / "audit.json", result.summary.to_json())
     write_text(out / "audit.md", audit_markdown(result.summary))
     write_csv(out / "cues.csv", *_cue_rows(result))

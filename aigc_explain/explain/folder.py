@@ -116,15 +116,13 @@ class CamResult:
         known = self.labels >= 0
         accuracy = float((self.preds[known] == self.labels[known]).mean()) if known.any() else None
         s = self.settings
-        own = {} if provenance is None else {"preprocessing": provenance.preprocessing, "versions": provenance.versions,
-                                             "checkpoint_sha256": provenance.checkpoint_sha256}
+        own = {} if provenance is None else provenance.to_json()  # its fields are CamSummary's, by name
         return CamSummary(schema_version=SUMMARY_SCHEMA_VERSION, groups=groups, n_images=len(self.paths),
                           n_skipped=len(self.skipped), accuracy=accuracy, method=s.method, target=s.target,
                           layer=self.layer_name, map_size=tuple(self.map_size), input_size=tuple(self.input_size),
                           warnings=list(self.warnings), settings=asdict(s), detector=self.detector_config,
                           selection=self.selection, layer_choice=self.layer_choice, **own,
-                          regions=Regions(corner_frac=s.corner_frac, center_frac=s.center_frac,
-                                          border_frac=s.border_frac), extra=dict(extra or {}))
+                          regions=Regions.of(s), extra=dict(extra or {}))
 
 
 def select_samples(folder: str | Path, settings: CamSettings) -> tuple[list[Sample], list[int], Selection]:

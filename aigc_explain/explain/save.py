@@ -80,7 +80,7 @@ def run_title(result: CamResult, out: Path) -> str:
 
 def _mean_figures(result: CamResult, means: dict[str, np.ndarray], out: Path) -> None:
     s = result.settings
-    outline = Regions(corner_frac=s.corner_frac, center_frac=s.center_frac, border_frac=s.border_frac)
+    outline = Regions.of(s)
     for group, mean in means.items():
         acc = result.accumulators[group]
         fig = heatmap_figure({f"{group} (n={acc.n}, empty={acc.n_empty})": mean}, regions=outline,

@@ -184,7 +184,7 @@ def comparison_figure(data: PanelData, comparison: ComparisonSummary):
     for row, g in zip(axes, groups):
         _comparison_row(fig, row, g, data, comparison, vmax, dmax)
     fig.get_layout_engine().set(wspace=0.05)
-    differ = "; ".join(d.describe().replace(" (", " differs (", 1) for d in comparison.differences)
+    differ = "; ".join(d.describe("differs") for d in comparison.differences)
     same = comparison.images.same
     notes = [n for n in (differ, "" if same else "different image sets") if n]
     fig.suptitle(comparison_finding(comparison) + "\n(outlines: corner squares and centre" +

@@ -96,9 +96,10 @@ class SettingDifference(Record):
             raise RecordError(f"{path}: expected an object with the setting's name and each run's value")
         return cls(setting=data["setting"], values={k: v for k, v in data.items() if k != "setting"})
 
-    def describe(self) -> str:
-        """``layer (a: features.13, b: features.6)``."""
-        return f"{self.setting} ({', '.join(f'{k}: {v}' for k, v in self.to_json().items() if k != 'setting')})"
+    def describe(self, verb: str = "") -> str:
+        """``layer (a: features.13, b: features.6)``; with ``verb="differs"``: ``layer differs (a: …, b: …)``."""
+        values = ", ".join(f"{k}: {v}" for k, v in self.to_json().items() if k != "setting")
+        return f"{self.setting}{' ' + verb if verb else ''} ({values})"
 
 
 @dataclass(frozen=True)

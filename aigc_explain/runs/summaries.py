@@ -98,6 +98,12 @@ class Regions(Record):
     center_frac: float = 0.5
     border_frac: float = 0.125
 
+    @classmethod
+    def of(cls, settings: Any) -> Regions:
+        """The regions of any settings that carry ``corner_frac``, ``center_frac`` and ``border_frac``."""
+        return cls(corner_frac=settings.corner_frac, center_frac=settings.center_frac,
+                   border_frac=settings.border_frac)
+
 
 @dataclass(frozen=True, kw_only=True)
 class LayerChoice(Record):

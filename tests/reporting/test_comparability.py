@@ -95,3 +95,13 @@ def test_paired_test_known_answers():
     from aigc_explain.analysis.stats import permutation_test
 
     assert permutation_test(base + 0.02 + rng.normal(0, 0.01, 200), base, n_perm=2000) > 0.05
+
+
+def test_a_setting_difference_reads_the_same_in_the_index_and_on_the_panel():
+    from aigc_explain.runs.comparison_summary import SettingDifference
+
+    d = SettingDifference(setting="layer", values={"deep": "features.18", "early": "features.6"})
+    assert d.describe() == "layer (deep: features.18, early: features.6)"
+    assert d.describe("differs") == "layer differs (deep: features.18, early: features.6)"  # the panel's words
+    assert SettingDifference.from_json(d.to_json()) == d
+    assert d.to_json() == {"setting": "layer", "deep": "features.18", "early": "features.6"}  # the file's shape
